@@ -5,12 +5,17 @@
 //! - [`jsonl`]: streaming JSON Lines readers (plain and `.gz`) that report every
 //!   bad record as `file:line: field: reason`, and append-only writers.
 //! - [`bench`]: adapters from HumanEval and MBPP layouts to [`records::Problem`].
+//! - [`chat`]: Hugging Face chat templates rendered with minijinja, and
+//!   assistant spans by prefix rendering.
 //! - [`pack`]: best-fit-decreasing packing with a block-diagonal mask
 //!   descriptor, and padded batching with length bucketing.
 //! - [`dedup`]: exact and MinHash/LSH near-duplicate detection, and n-gram
 //!   decontamination against benchmark problems ([`decontam`]).
+//! - [`split`]: deterministic train/eval splits by problem; [`stats`]: counts
+//!   and length quantiles.
 
 pub mod bench;
+pub mod chat;
 pub mod decontam;
 pub mod dedup;
 pub mod error;
@@ -18,5 +23,7 @@ pub mod jsonl;
 pub mod pack;
 pub mod records;
 pub mod rng;
+pub mod split;
+pub mod stats;
 
 pub use error::{BadRecord, FieldError, ReadError, WriteError};

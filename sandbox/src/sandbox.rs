@@ -91,8 +91,16 @@ impl Sandbox {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        let executor = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
+        // A worker process (one job at a time, not interruptible) runs its job on the
+        // calling thread: no second thread touching the address space, no hand-offs.
+        let mut builder = if workers == 1 && !interruptible {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(workers);
+            b
+        };
+        let executor = builder
             .thread_name("distill-sandbox")
             .enable_all()
             .build()
@@ -206,7 +214,9 @@ fn prepare(
     interruptible: bool,
 ) -> Result<Prepared, SandboxError> {
     let engine = Arc::new(engine::new_engine(interruptible)?);
-    engine::start_epoch_ticker(&engine);
+    if interruptible {
+        engine::start_epoch_ticker(&engine);
+    }
     let component = compiled::load_component(&engine, runtime, cache_dir)?;
     let mut linker = Linker::<JobState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::engine)?;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use sandbox::artifacts::{ArtifactStore, FetchMode, HUMANEVAL};
-use sandbox::{Sandbox, SandboxOptions, runtime};
+use sandbox::{Job, Sandbox, SandboxOptions, Workers, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,24 +35,32 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         component.path.display(),
         component.sha256
     );
-    // Opening compiles the runtime once and caches the native code; a smoke job proves
-    // the whole path works on this machine.
-    let sandbox = Sandbox::open(SandboxOptions {
-        runtime: Some(component),
-        workers: Some(1),
-        ..SandboxOptions::default()
-    })?;
-    let outcome = sandbox
-        .run_blocking(sandbox::Job::new(
-            "import sys; print(sys.version.split()[0])",
-        ))
-        .context("smoke-testing the runtime")?;
-    anyhow::ensure!(
-        outcome.passed(),
-        "the runtime failed its smoke test: {}",
-        outcome.summary()
-    );
-    println!("runtime works: CPython {}", outcome.stdout.text().trim());
+    // Opening compiles the runtime once per executor kind (in-process guests carry epoch
+    // checks, worker-process guests do not) and caches the native code; a smoke job in
+    // each proves the whole path works on this machine.
+    for (label, isolation) in [
+        ("threads", Workers::Threads),
+        ("worker processes", super::sandbox::process_workers()?),
+    ] {
+        let sandbox = Sandbox::open(SandboxOptions {
+            runtime: Some(component.clone()),
+            workers: Some(1),
+            isolation,
+            ..SandboxOptions::default()
+        })?;
+        let outcome = sandbox
+            .run_blocking(Job::new("import sys; print(sys.version.split()[0])"))
+            .with_context(|| format!("smoke-testing the runtime ({label})"))?;
+        anyhow::ensure!(
+            outcome.passed(),
+            "the runtime failed its smoke test ({label}): {}",
+            outcome.summary()
+        );
+        println!(
+            "runtime works ({label}): CPython {}",
+            outcome.stdout.text().trim()
+        );
+    }
     let humaneval = store.file(&HUMANEVAL)?;
     println!("humaneval: {}", humaneval.display());
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ mod dedup;
 mod jsonl;
 mod packing;
 mod records;
+mod split_stats;
 
 /// A fresh temporary directory per test.
 pub fn tempdir() -> tempfile::TempDir {
@@ -13,4 +14,3 @@ pub fn tempdir() -> tempfile::TempDir {
         Err(e) => panic!("cannot create a temp dir: {e}"),
     }
 }
-mod tmp_bench;
