@@ -1,5 +1,6 @@
 //! Throughput benchmark: the same programs through the sandbox and through native
 //! subprocesses on the same number of workers, in one process, with verdicts compared.
+//! Rounds alternate the two sides so that load from elsewhere on the machine hits both.
 
 use crate::native::{NativeOutcome, run_native};
 use crate::{Job, Limits, Outcome, Sandbox, SandboxError};
@@ -17,76 +18,112 @@ pub struct BenchProgram {
     pub code: String,
 }
 
+/// One round: every program once through each side.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundTimes {
+    /// Wall time of the sandbox side.
+    pub sandbox: Duration,
+    /// Wall time of the native side.
+    pub native: Duration,
+}
+
 /// Results of [`compare_with_native`].
 #[derive(Debug, Clone)]
 pub struct BenchReport {
-    /// Programs run (each once per side).
+    /// Programs per round.
     pub programs: usize,
     /// Workers used on each side.
     pub workers: usize,
-    /// Sandbox executions per second.
-    pub sandbox_per_s: f64,
-    /// Native executions per second.
-    pub native_per_s: f64,
-    /// Programs passing in the sandbox.
+    /// Per-round wall times.
+    pub rounds: Vec<RoundTimes>,
+    /// Mean time inside the sandbox per job (instantiation to end), excluding queueing.
+    pub sandbox_job_mean: Duration,
+    /// Programs passing in the sandbox (last round).
     pub sandbox_passed: usize,
-    /// Programs passing natively.
+    /// Programs passing natively (last round).
     pub native_passed: usize,
-    /// Names of programs whose verdicts differ.
+    /// Names of programs whose verdicts differ in any round.
     pub disagreements: Vec<String>,
 }
 
 impl BenchReport {
+    fn total(&self, side: impl Fn(&RoundTimes) -> Duration) -> f64 {
+        self.rounds.iter().map(side).sum::<Duration>().as_secs_f64()
+    }
+
+    /// Sandbox executions per second over all rounds.
+    pub fn sandbox_per_s(&self) -> f64 {
+        (self.programs * self.rounds.len()) as f64 / self.total(|r| r.sandbox)
+    }
+
+    /// Native executions per second over all rounds.
+    pub fn native_per_s(&self) -> f64 {
+        (self.programs * self.rounds.len()) as f64 / self.total(|r| r.native)
+    }
+
     /// Sandbox throughput over native throughput.
     pub fn ratio(&self) -> f64 {
-        self.sandbox_per_s / self.native_per_s
+        self.sandbox_per_s() / self.native_per_s()
     }
 }
 
 /// Runs every program through `sandbox` and through `python -I -S` subprocesses on
-/// `sandbox.workers()` threads, with the same deadline, and compares verdicts.
+/// `sandbox.workers()` threads, with the same deadline, `rounds` times alternating the
+/// sides, and compares verdicts.
 pub fn compare_with_native(
     sandbox: &Sandbox,
     python: &Path,
     programs: &[BenchProgram],
     timeout: Duration,
+    rounds: usize,
 ) -> Result<BenchReport, SandboxError> {
     let workers = sandbox.workers();
-    let jobs: Vec<Job> = programs
-        .iter()
-        .map(|p| {
-            Job::new(p.code.clone()).with_limits(Limits {
-                timeout,
-                ..Limits::default()
-            })
-        })
-        .collect();
-    let start = Instant::now();
-    let sandboxed: Vec<Outcome> = sandbox
-        .run_all_blocking(jobs)
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    let sandbox_secs = start.elapsed().as_secs_f64();
-
-    let start = Instant::now();
-    let native = run_native_pool(python, programs, timeout, workers)?;
-    let native_secs = start.elapsed().as_secs_f64();
-
-    let disagreements = programs
-        .iter()
-        .zip(sandboxed.iter().zip(&native))
-        .filter(|(_, (s, n))| s.passed() != n.passed())
-        .map(|(p, _)| p.name.clone())
-        .collect();
-    Ok(BenchReport {
+    let limits = Limits {
+        timeout,
+        ..Limits::default()
+    };
+    let mut report = BenchReport {
         programs: programs.len(),
         workers,
-        sandbox_per_s: programs.len() as f64 / sandbox_secs,
-        native_per_s: programs.len() as f64 / native_secs,
-        sandbox_passed: sandboxed.iter().filter(|o| o.passed()).count(),
-        native_passed: native.iter().filter(|o| o.passed()).count(),
-        disagreements,
-    })
+        rounds: Vec::new(),
+        sandbox_job_mean: Duration::ZERO,
+        sandbox_passed: 0,
+        native_passed: 0,
+        disagreements: Vec::new(),
+    };
+    let mut job_time = Duration::ZERO;
+    for _ in 0..rounds.max(1) {
+        let jobs: Vec<Job> = programs
+            .iter()
+            .map(|p| Job::new(p.code.clone()).with_limits(limits))
+            .collect();
+        let start = Instant::now();
+        let sandboxed: Vec<Outcome> = sandbox
+            .run_all_blocking(jobs)
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let sandbox_time = start.elapsed();
+
+        let start = Instant::now();
+        let native = run_native_pool(python, programs, timeout, workers)?;
+        let native_time = start.elapsed();
+
+        report.rounds.push(RoundTimes {
+            sandbox: sandbox_time,
+            native: native_time,
+        });
+        job_time += sandboxed.iter().map(|o| o.duration).sum::<Duration>();
+        for (p, (s, n)) in programs.iter().zip(sandboxed.iter().zip(&native)) {
+            if s.passed() != n.passed() && !report.disagreements.contains(&p.name) {
+                report.disagreements.push(p.name.clone());
+            }
+        }
+        report.sandbox_passed = sandboxed.iter().filter(|o| o.passed()).count();
+        report.native_passed = native.iter().filter(|o| o.passed()).count();
+    }
+    let jobs = u32::try_from(programs.len() * report.rounds.len()).unwrap_or(u32::MAX);
+    report.sandbox_job_mean = job_time / jobs.max(1);
+    Ok(report)
 }
 
 fn run_native_pool(

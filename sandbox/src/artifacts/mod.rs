@@ -13,7 +13,10 @@ mod error;
 mod pip;
 mod store;
 
-pub use catalog::{COMPONENTIZE_PY, FileArtifact, HUMANEVAL, Part, PinnedWheel, WheelArtifact};
+pub use catalog::{
+    COMPONENTIZE_PY, FileArtifact, HUMANEVAL, Part, PinnedWheel, QWEN25_CODER_05B_GGUF,
+    SMOLLM2_135M_GGUF, WheelArtifact,
+};
 pub use digest::sha256_file;
 pub use error::ArtifactError;
 pub(crate) use pip::python_command;

@@ -32,6 +32,7 @@ pub(crate) fn download_wheel(
             "--no-deps",
             "--only-binary=:all:",
             "--disable-pip-version-check",
+            "--no-cache-dir",
             "--no-input",
             "--progress-bar",
             "off",
