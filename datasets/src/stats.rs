@@ -1,6 +1,6 @@
 //! Dataset statistics for `distill data stats`: record counts, counts per
-//! teacher and source, and length quantiles per role (in characters until a
-//! tokenizer is wired in; the quantile helper takes any lengths).
+//! teacher, and length quantiles per role, in characters ([`sft_stats`]) or
+//! in any unit the caller measures, such as tokens ([`sft_stats_by`]).
 
 use std::collections::BTreeMap;
 
@@ -32,8 +32,8 @@ pub fn quantiles(values: &mut [usize], qs: &[f64]) -> Option<Vec<usize>> {
 pub struct RoleLengths {
     /// Number of messages.
     pub messages: usize,
-    /// Characters at the 0, 50, 90, 99 and 100th percentiles.
-    pub chars_p0_p50_p90_p99_p100: Vec<usize>,
+    /// Lengths at the 0, 50, 90, 99 and 100th percentiles.
+    pub p0_p50_p90_p99_p100: Vec<usize>,
 }
 
 /// Statistics of a set of SFT records.
@@ -47,8 +47,17 @@ pub struct SftStats {
     pub roles: BTreeMap<String, RoleLengths>,
 }
 
-/// Computes [`SftStats`].
+/// Computes [`SftStats`] with lengths in characters.
 pub fn sft_stats<'a>(records: impl IntoIterator<Item = &'a SftRecord>) -> SftStats {
+    sft_stats_by(records, |text| text.chars().count())
+}
+
+/// Computes [`SftStats`] with lengths measured by `length` (for example the
+/// number of tokens `GgufTokenizer::encode` gives).
+pub fn sft_stats_by<'a>(
+    records: impl IntoIterator<Item = &'a SftRecord>,
+    mut length: impl FnMut(&str) -> usize,
+) -> SftStats {
     let mut stats = SftStats::default();
     let mut lengths: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
     for r in records {
@@ -65,10 +74,7 @@ pub fn sft_stats<'a>(records: impl IntoIterator<Item = &'a SftRecord>) -> SftSta
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            lengths
-                .entry(role)
-                .or_default()
-                .push(m.content.chars().count());
+            lengths.entry(role).or_default().push(length(&m.content));
         }
     }
     for (role, mut v) in lengths {
@@ -78,7 +84,7 @@ pub fn sft_stats<'a>(records: impl IntoIterator<Item = &'a SftRecord>) -> SftSta
             role.to_string(),
             RoleLengths {
                 messages,
-                chars_p0_p50_p90_p99_p100: q,
+                p0_p50_p90_p99_p100: q,
             },
         );
     }

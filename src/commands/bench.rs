@@ -60,11 +60,13 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     } else {
         super::sandbox::process_workers()?
     };
+    let opened = std::time::Instant::now();
     let sandbox = Sandbox::open(SandboxOptions {
         workers: args.workers,
         isolation,
         ..SandboxOptions::default()
     })?;
+    let open_time = opened.elapsed();
     let python = native::resolve_python(&args.python)?;
     // Warm-up outside the timed region: worker start-up, first-touch page faults.
     let warm: Vec<BenchProgram> = programs.iter().take(8).cloned().collect();
@@ -94,6 +96,10 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         }
     );
     println!("native baseline: {} -I -S -c CODE", python.display());
+    println!(
+        "sandbox open (load cached compiled runtime, prelink, start pool): {:.0} ms",
+        open_time.as_secs_f64() * 1e3
+    );
     for (i, round) in report.rounds.iter().enumerate() {
         println!(
             "round {}: sandbox {:.2} s, native {:.2} s, ratio {:.2}x",

@@ -85,3 +85,37 @@ fn unreachable_registry_is_one_clear_error() {
         "{text}"
     );
 }
+
+#[test]
+fn runtime_path_override_needs_no_setup() {
+    // An empty cache except for the compiled code, and the runtime given by path: runs
+    // without `distill setup` ever having built anything into this cache.
+    let installed = runtime::locate(&installed_store()).expect("runtime installed by setup");
+    let scratch = tempfile::tempdir().unwrap();
+    copy_tree(
+        &installed_store().root().join("compiled"),
+        &scratch.path().join("compiled"),
+    );
+    let ok = write(scratch.path(), "ok.py", "print('override')\n");
+    let out = output(
+        distill()
+            .env("DISTILL_CACHE", scratch.path())
+            .env("DISTILL_PYTHON_RUNTIME", &installed.path)
+            .args(["sandbox", "run"])
+            .arg(&ok),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "override\n");
+    let out = output(
+        distill()
+            .env("DISTILL_CACHE", scratch.path())
+            .env_remove("DISTILL_PYTHON_RUNTIME")
+            .args(["sandbox", "run"])
+            .arg(&ok),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without the override there is no runtime"
+    );
+}

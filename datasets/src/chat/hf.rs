@@ -19,10 +19,18 @@ pub(crate) fn raise_exception(message: String) -> Result<Value, Error> {
 struct PythonCompact;
 
 impl Formatter for PythonCompact {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -33,13 +41,19 @@ impl Formatter for PythonCompact {
 /// JSON text as Python's `json.dumps(value, ensure_ascii=False, indent=indent)`
 /// writes it: `", "`/`": "` separators without indent, one item per line with
 /// `indent` spaces otherwise. Map order is kept as given.
-pub fn python_json<T: Serialize>(value: &T, indent: Option<usize>) -> Result<String, serde_json::Error> {
+pub fn python_json<T: Serialize>(
+    value: &T,
+    indent: Option<usize>,
+) -> Result<String, serde_json::Error> {
     let mut out = Vec::new();
     match indent {
         None => value.serialize(&mut Serializer::with_formatter(&mut out, PythonCompact))?,
         Some(n) => {
             let pad = vec![b' '; n];
-            value.serialize(&mut Serializer::with_formatter(&mut out, PrettyFormatter::with_indent(&pad)))?
+            value.serialize(&mut Serializer::with_formatter(
+                &mut out,
+                PrettyFormatter::with_indent(&pad),
+            ))?
         }
     }
     // serde_json only writes valid UTF-8.
@@ -66,11 +80,27 @@ pub(crate) fn strftime_now(format: String) -> String {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const DAYS: [&str; 7] = [
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
 ];
 
 /// Formats a Unix time (UTC) with the `strftime` directives templates use:

@@ -2,12 +2,14 @@
 //! `tokenizer_config.json` or GGUF `tokenizer.chat_template`) with minijinja
 //! plus the Hugging Face extensions templates rely on, so the output equals
 //! `transformers`' `apply_chat_template(tokenize=False)`; and the character
-//! spans of assistant turns, found by rendering prefixes (the basis of
-//! assistant-only loss masks).
+//! spans of assistant turns and assistant-only loss masks, both found by
+//! rendering prefixes.
 
 mod hf;
+mod mask;
 mod spans;
 mod template;
 
 pub use hf::{python_json, strftime};
+pub use mask::{MaskError, MaskOptions, show_mask};
 pub use template::{ChatTemplate, TemplateError};

@@ -1,5 +1,7 @@
 //! [`ChatTemplate`]: one compiled chat template and its special tokens.
 
+use std::collections::BTreeMap;
+
 use minijinja::{Environment, Value};
 use serde_json::Map;
 
@@ -21,7 +23,9 @@ pub enum TemplateError {
     /// rendering of the conversation before it, so turn boundaries cannot be
     /// found by prefixes (for example a template that injects a default
     /// system prompt only when the first message is not a system message).
-    #[error("chat template is not prefix-stable at message {index}: rendering messages[..={index}] does not start with the rendering of messages[..{index}]")]
+    #[error(
+        "chat template is not prefix-stable at message {index}: rendering messages[..={index}] does not start with the rendering of messages[..{index}]"
+    )]
     NotPrefixStable {
         /// Index of the message whose rendering broke the prefix.
         index: usize,
@@ -92,18 +96,22 @@ impl ChatTemplate {
         add_generation_prompt: bool,
         extra: &Map<String, serde_json::Value>,
     ) -> Result<String, TemplateError> {
-        let mut ctx = extra.clone();
-        let messages = serde_json::to_value(messages).unwrap_or_default();
-        ctx.insert("messages".into(), messages);
+        // Messages go in as minijinja values so maps keep their field order
+        // (`role`, then `content`), as Python dicts do for `tojson`.
+        let mut ctx: BTreeMap<String, Value> = extra
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_serialize(v)))
+            .collect();
+        ctx.insert("messages".into(), Value::from_serialize(messages));
         ctx.insert(
             "add_generation_prompt".into(),
-            serde_json::Value::Bool(add_generation_prompt),
+            Value::from(add_generation_prompt),
         );
-        ctx.insert("bos_token".into(), self.bos_token.clone().into());
-        ctx.insert("eos_token".into(), self.eos_token.clone().into());
+        ctx.insert("bos_token".into(), Value::from(self.bos_token.as_str()));
+        ctx.insert("eos_token".into(), Value::from(self.eos_token.as_str()));
         let template = self.env.get_template(NAME).map_err(TemplateError::Render)?;
         template
-            .render(Value::from_serialize(&ctx))
+            .render(Value::from(ctx))
             .map_err(TemplateError::Render)
     }
 }

@@ -9,8 +9,9 @@
 //!    similar one. Only kept records enter the index.
 //!
 //! Defaults ([`DedupConfig::default`]): shingles of 5 tokens, 256 hash
-//! functions as 32 bands × 8 rows (candidate probability 0.85 at Jaccard 0.7,
-//! 0.997 at 0.8, under 1e-6 at 0.2), threshold 0.7, names renamed.
+//! functions as 32 bands × 8 rows (candidate probability `1 - (1 - s^8)^32`:
+//! 0.85 at Jaccard 0.7, 0.997 at 0.8, 8e-5 at 0.2), threshold 0.7, local names
+//! replaced by a placeholder.
 
 mod bench;
 mod lex;

@@ -9,6 +9,12 @@
 //! statement, or repeat a statement). The ground truth is the cluster (the
 //! original's index) of every record.
 
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::WriteError;
+use crate::jsonl::JsonlWriter;
 use crate::rng::SplitMix64;
 
 /// One generated record.
@@ -310,4 +316,23 @@ pub fn corpus(opts: SyntheticOptions) -> Vec<SyntheticRecord> {
         r.id = format!("rec-{i}");
     }
     out
+}
+
+#[derive(Serialize)]
+struct CorpusLine<'a> {
+    id: &'a str,
+    code: &'a str,
+}
+
+/// Appends `records` to a JSONL file as `{"id", "code"}` lines, the input of
+/// `scripts/datasketch_dedup.py` (the Python baseline of `bench dedup`).
+pub fn write_jsonl(path: impl AsRef<Path>, records: &[SyntheticRecord]) -> Result<(), WriteError> {
+    let mut w = JsonlWriter::<CorpusLine<'_>>::append(path)?;
+    for r in records {
+        w.write(&CorpusLine {
+            id: &r.id,
+            code: &r.code,
+        })?;
+    }
+    w.finish()
 }

@@ -283,3 +283,27 @@ fn default_humaneval_index_reads_the_gzip_file() {
     let copy = "def triple_sum(a: int, b: int, c: int) -> int:\n    return a + b + c";
     assert_eq!(d.check(copy).map(|c| c.task_id), Some("X/0".into()));
 }
+
+#[test]
+fn synthetic_corpus_is_written_as_id_code_lines() {
+    use datasets::dedup::synthetic::write_jsonl;
+    use datasets::jsonl::{ReadOptions, read_all};
+    let data = corpus(SyntheticOptions {
+        records: 3,
+        dup_fraction: 0.0,
+        edit_probability: 0.0,
+        seed: 1,
+    });
+    let dir = super::tempdir();
+    let path = dir.path().join("corpus.jsonl");
+    if let Err(e) = write_jsonl(&path, &data) {
+        panic!("{e}");
+    }
+    let lines = match read_all::<serde_json::Value>(&path, ReadOptions::default()) {
+        Ok((lines, _)) => lines,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2].record["id"], "rec-2");
+    assert_eq!(lines[2].record["code"], data[2].code.as_str());
+}

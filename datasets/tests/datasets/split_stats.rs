@@ -63,8 +63,8 @@ fn quantiles_use_nearest_rank() {
     assert_eq!(s.records, 2);
     assert_eq!(s.teachers.get("-"), Some(&2));
     // "answer 0" and "answer 1" are both 8 characters.
-    assert_eq!(
-        s.roles["assistant"].chars_p0_p50_p90_p99_p100,
-        [8, 8, 8, 8, 8]
-    );
+    assert_eq!(s.roles["assistant"].p0_p50_p90_p99_p100, [8, 8, 8, 8, 8]);
+    // Any length measure: here, words. "problem 1" and "problem 2" are 2 words.
+    let w = datasets::stats::sft_stats_by(&records, |t| t.split_whitespace().count());
+    assert_eq!(w.roles["user"].p0_p50_p90_p99_p100, [2, 2, 2, 2, 2]);
 }

@@ -3,6 +3,7 @@
 
 use super::protocol::{WireJob, WireReply};
 use crate::{Captured, Job, Outcome, SandboxError, Status};
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -58,7 +59,9 @@ impl ProcessPool {
 
 struct Worker {
     child: Child,
-    stdin: ChildStdin,
+    /// Lines for the worker's stdin, written by a separate task so that a full stdin
+    /// pipe can never stop us from reading the worker's replies (and vice versa).
+    requests: mpsc::UnboundedSender<String>,
     stdout: Lines<BufReader<ChildStdout>>,
 }
 
@@ -93,90 +96,132 @@ impl Worker {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| SandboxError::io(program, e))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        match (stdin, stdout) {
-            (Some(stdin), Some(stdout)) => Ok(Worker {
-                child,
-                stdin,
-                stdout: BufReader::new(stdout).lines(),
-            }),
-            _ => Err(SandboxError::Engine("worker pipes unavailable".into())),
-        }
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(SandboxError::Engine("worker pipes unavailable".into()));
+        };
+        let (requests, lines) = mpsc::unbounded_channel();
+        tokio::spawn(write_lines(stdin, lines));
+        Ok(Worker {
+            child,
+            requests,
+            stdout: BufReader::new(stdout).lines(),
+        })
     }
 
-    async fn call(&mut self, line: &str, wait: Duration) -> Result<WireReply, String> {
-        // Sent before the clock starts; a huge job's transfer does not eat its deadline.
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| format!("worker stdin: {e}"))?;
-        self.stdin
-            .write_all(b"\n")
-            .await
-            .map_err(|e| format!("worker stdin: {e}"))?;
-        self.stdin
-            .flush()
-            .await
-            .map_err(|e| format!("worker stdin: {e}"))?;
-        let reply = tokio::time::timeout(wait, self.stdout.next_line())
+    /// Queues one job for the worker.
+    fn send(&self, job: &Job) -> Result<(), String> {
+        let line = serde_json::to_string(&WireJob::from_job(job)).map_err(|e| e.to_string())?;
+        self.requests
+            .send(line)
+            .map_err(|_| "worker stdin closed".to_string())
+    }
+
+    /// The worker's next reply, or why none came by `deadline`.
+    async fn next_reply(&mut self, deadline: Instant) -> Result<WireReply, String> {
+        let line = tokio::time::timeout_at(deadline.into(), self.stdout.next_line())
             .await
             .map_err(|_| "deadline passed; the worker process was stopped".to_string())?
             .map_err(|e| format!("worker stdout: {e}"))?
             .ok_or_else(|| "worker exited".to_string())?;
-        serde_json::from_str(&reply).map_err(|e| format!("bad worker reply: {e}"))
+        serde_json::from_str(&line).map_err(|e| format!("bad worker reply: {e}"))
     }
 }
 
+async fn write_lines(mut stdin: ChildStdin, mut lines: mpsc::UnboundedReceiver<String>) {
+    while let Some(mut line) = lines.recv().await {
+        line.push('\n');
+        if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Jobs sent to one worker ahead of its replies, so it never waits for the next job.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Feeds one worker process from the shared queue, keeping up to [`PIPELINE_DEPTH`] jobs
+/// in flight. The job at the front of the line started when the previous reply came
+/// back; if its deadline (plus grace) passes, or the worker dies, the worker is killed,
+/// that job is reported stopped, and the jobs queued behind it are sent to a new worker.
 async fn feed_worker(
     command: Arc<Vec<OsString>>,
     receiver: Arc<Mutex<mpsc::UnboundedReceiver<Request>>>,
 ) {
     let mut worker: Option<Worker> = None;
+    let mut retry: VecDeque<Request> = VecDeque::new();
+    let mut in_flight: VecDeque<Request> = VecDeque::new();
+    let mut front_started = Instant::now();
+    let mut closed = false;
     loop {
-        let request = { receiver.lock().await.recv().await };
-        let Some(Request { job, reply }) = request else {
-            break;
-        };
-        if worker.is_none() {
-            match Worker::start(&command).await {
-                Ok(w) => worker = Some(w),
-                Err(err) => {
-                    let _ = reply.send(Err(err));
-                    continue;
+        while in_flight.len() < PIPELINE_DEPTH && !closed {
+            let next = match retry.pop_front() {
+                Some(request) => Some(request),
+                None if in_flight.is_empty() => receiver.lock().await.recv().await,
+                // Never wait for the queue's lock here: its holder is a feeder waiting
+                // for new work, so there is none to take, and waiting would stop us
+                // from reading (and enforcing the deadline of) the jobs in flight.
+                None => receiver.try_lock().ok().and_then(|mut r| r.try_recv().ok()),
+            };
+            let Some(request) = next else {
+                closed = in_flight.is_empty();
+                break;
+            };
+            if worker.is_none() {
+                match Worker::start(&command).await {
+                    Ok(started) => worker = Some(started),
+                    Err(err) => {
+                        let _ = request.reply.send(Err(err));
+                        continue;
+                    }
                 }
             }
-        }
-        let Some(active) = worker.as_mut() else {
-            let _ = reply.send(Err(SandboxError::ExecutorStopped));
-            continue;
-        };
-        let line = match serde_json::to_string(&WireJob::from_job(&job)) {
-            Ok(line) => line,
-            Err(err) => {
-                let _ = reply.send(Err(SandboxError::Protocol(err.to_string())));
+            let sent = worker.as_ref().map(|w| w.send(&request.job));
+            if let Some(Err(why)) = sent {
+                let _ = request.reply.send(Err(SandboxError::Engine(why)));
                 continue;
             }
+            if in_flight.is_empty() {
+                front_started = Instant::now();
+            }
+            in_flight.push_back(request);
+        }
+        let (Some(front), Some(active)) = (in_flight.front(), worker.as_mut()) else {
+            if closed && in_flight.is_empty() && retry.is_empty() {
+                break;
+            }
+            continue;
         };
-        let start = Instant::now();
-        let result = match active.call(&line, job.limits.timeout + WORKER_GRACE).await {
+        let timeout = front.job.limits.timeout;
+        let reply = active
+            .next_reply(front_started + timeout + WORKER_GRACE)
+            .await;
+        let Some(request) = in_flight.pop_front() else {
+            continue;
+        };
+        let result = match reply {
             Ok(WireReply::Outcome(wire)) => wire.into_outcome().map_err(SandboxError::Protocol),
             Ok(WireReply::Failed(message)) => Err(SandboxError::Engine(message)),
             Ok(WireReply::Ready) => Err(SandboxError::Protocol("unexpected ready".into())),
             Err(why) => {
-                // The worker crashed or hung: replace it, and report the job as stopped.
+                // The worker hung past the deadline or died: replace it, report this job
+                // as stopped, and resend the jobs queued behind it to the new worker.
                 if let Some(mut dead) = worker.take() {
                     let _ = dead.child.start_kill();
                 }
-                let status = if start.elapsed() >= job.limits.timeout {
+                while let Some(queued) = in_flight.pop_back() {
+                    retry.push_front(queued);
+                }
+                let elapsed = front_started.elapsed();
+                let status = if elapsed >= timeout {
                     Status::Timeout
                 } else {
                     Status::Trap
                 };
-                Ok(stopped_outcome(status, why, start.elapsed()))
+                Ok(stopped_outcome(status, why, elapsed))
             }
         };
-        let _ = reply.send(result);
+        front_started = Instant::now();
+        let _ = request.reply.send(result);
     }
 }
 
