@@ -95,7 +95,7 @@ impl<T: JsonRecord> Iterator for ParquetReader<T> {
                 }
                 Err(e) => {
                     let bad = BadRecord::at(self.name.clone(), row_no, e);
-                    tracing::warn!(target: "datasets::parquet", "{bad}");
+                    tracing::debug!(target: "datasets::parquet", "{bad}");
                     self.report.bad.push(bad.clone());
                     if self.opts.mode == Mode::Strict {
                         self.done = true;

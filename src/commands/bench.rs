@@ -15,6 +15,20 @@ pub enum Command {
     /// HumanEval check programs (canonical and broken) through the sandbox vs native
     /// `python3 -I -S` subprocesses, same workers, verdicts compared.
     Sandbox(SandboxArgs),
+    /// MinHash + LSH near-dedup of synthetic code records, next to Python `datasketch`
+    /// on the same records when it is installed.
+    Dedup(DedupArgs),
+}
+
+/// Arguments of `distill bench dedup`.
+#[derive(Debug, clap::Args)]
+pub struct DedupArgs {
+    /// Records in the synthetic corpus (10% planted near duplicates).
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Python interpreter for the datasketch baseline.
+    #[arg(long, default_value = "python3")]
+    python: String,
 }
 
 /// Arguments of `distill bench sandbox`.
@@ -37,6 +51,7 @@ pub struct SandboxArgs {
 pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sandbox(args) => bench_sandbox(args),
+        Command::Dedup(args) => bench_dedup(args),
     }
 }
 
@@ -138,4 +153,87 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The datasketch baseline script, written to a temp file when the bench runs.
+const DATASKETCH_SCRIPT: &str = include_str!("../../datasets/scripts/datasketch_dedup.py");
+
+fn bench_dedup(args: DedupArgs) -> anyhow::Result<ExitCode> {
+    use datasets::dedup::{DedupConfig, bench_dedup, synthetic};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "MinHash + LSH dedup of {} synthetic code records (shingle 5, 32 bands x 8 rows, threshold 0.7)",
+        args.records
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>10}",
+        "runner", "records/s", "duplicates", "planted"
+    );
+    let mut ours_one = None;
+    for threads in [1, cores] {
+        let r = bench_dedup(args.records, DedupConfig::default(), threads)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "{:<22} {:>12.0} {:>12} {:>10}",
+            format!(
+                "distill ({threads} thread{})",
+                if threads == 1 { "" } else { "s" }
+            ),
+            r.records_per_s,
+            r.duplicates,
+            r.planted
+        );
+        ours_one.get_or_insert(r.records_per_s);
+        if cores == 1 {
+            break;
+        }
+    }
+    let has_datasketch = std::process::Command::new(&args.python)
+        .args(["-c", "import datasketch"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_datasketch {
+        println!("datasketch: not installed (pip install datasketch), baseline skipped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = tempfile::tempdir()?;
+    let corpus = dir.path().join("corpus.jsonl");
+    synthetic::write_jsonl(
+        &corpus,
+        &synthetic::corpus(synthetic::SyntheticOptions {
+            records: args.records,
+            dup_fraction: 0.1,
+            edit_probability: 0.5,
+            seed: 7,
+        }),
+    )?;
+    let script = dir.path().join("datasketch_dedup.py");
+    std::fs::write(&script, DATASKETCH_SCRIPT)?;
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg(&corpus)
+        .output()
+        .context("running the datasketch baseline")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "datasketch baseline failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let baseline: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let rate = baseline["records_per_s"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{:<22} {:>12.0} {:>12} {:>10}",
+        "datasketch (1 thread)",
+        rate,
+        baseline["duplicates"].as_u64().unwrap_or(0),
+        "-"
+    );
+    if let Some(ours) = ours_one {
+        println!(
+            "ratio distill/datasketch, one thread each: {:.1}x",
+            ours / rate
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Subcommand definitions and dispatch.
 
 mod bench;
+mod data;
 mod sandbox;
 mod setup;
 
@@ -22,6 +23,9 @@ pub struct Cli {
 enum Command {
     /// Fetch, verify and build the Python runtime and data into the cache.
     Setup(setup::Args),
+    /// Inspect, check and transform data files.
+    #[command(subcommand)]
+    Data(data::Command),
     /// Run Python in the sandbox.
     #[command(subcommand)]
     Sandbox(sandbox::Command),
@@ -34,6 +38,7 @@ enum Command {
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Setup(args) => setup::execute(args),
+        Command::Data(command) => data::execute(command),
         Command::Sandbox(command) => sandbox::execute(command),
         Command::Bench(command) => bench::execute(command),
     }

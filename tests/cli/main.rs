@@ -4,6 +4,7 @@
 // Tests may panic on unexpected errors; the library may not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod data_cli;
 mod harness;
 mod humaneval;
 mod process_workers;

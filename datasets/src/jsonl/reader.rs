@@ -203,7 +203,7 @@ impl<T: JsonRecord> Iterator for JsonlReader<T> {
                 }
                 Some(Err(e)) => {
                     let bad = BadRecord::at(self.name.clone(), line, e);
-                    tracing::warn!(target: "datasets::jsonl", "{bad}");
+                    tracing::debug!(target: "datasets::jsonl", "{bad}");
                     self.report.bad.push(bad.clone());
                     if self.opts.mode == Mode::Strict {
                         self.done = true;

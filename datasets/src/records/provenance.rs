@@ -56,3 +56,10 @@ pub struct Provenance {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+impl Provenance {
+    /// Whether nothing is recorded (imported data with no provenance).
+    pub fn is_empty(&self) -> bool {
+        *self == Provenance::default()
+    }
+}

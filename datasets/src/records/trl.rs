@@ -16,6 +16,7 @@ use super::dpo::DpoRecord;
 use super::format::{DpoKind, RecordKind, SftKind, check_tag};
 use super::message::Message;
 use super::parse::{JsonRecord, parse_typed, parse_value};
+use super::provenance::Provenance;
 use super::sft::SftRecord;
 use crate::error::FieldError;
 
@@ -30,6 +31,9 @@ pub enum SftExample {
     Conversational {
         /// The dialogue.
         messages: Vec<Message>,
+        /// Our provenance, when the row carries a `meta` object (kept on conversion).
+        #[serde(skip_serializing_if = "Provenance::is_empty")]
+        meta: Provenance,
     },
     /// TRL standard prompt-completion.
     PromptCompletion {
@@ -44,6 +48,9 @@ pub enum SftExample {
         prompt: Vec<Message>,
         /// Completion messages (assistant).
         completion: Vec<Message>,
+        /// Our provenance, when the row carries a `meta` object (kept on conversion).
+        #[serde(skip_serializing_if = "Provenance::is_empty")]
+        meta: Provenance,
     },
     /// TRL standard language modeling.
     Text {
@@ -58,11 +65,21 @@ impl SftExample {
     pub fn to_sft_record(&self) -> Option<SftRecord> {
         match self {
             Self::Distill(r) => Some(r.clone()),
-            Self::Conversational { messages } => Some(SftRecord::new(messages.clone())),
-            Self::ConversationalPromptCompletion { prompt, completion } => {
+            Self::Conversational { messages, meta } => Some(SftRecord {
+                meta: meta.clone(),
+                ..SftRecord::new(messages.clone())
+            }),
+            Self::ConversationalPromptCompletion {
+                prompt,
+                completion,
+                meta,
+            } => {
                 let mut all = prompt.clone();
                 all.extend(completion.iter().cloned());
-                Some(SftRecord::new(all))
+                Some(SftRecord {
+                    meta: meta.clone(),
+                    ..SftRecord::new(all)
+                })
             }
             Self::PromptCompletion { .. } | Self::Text { .. } => None,
         }
@@ -72,6 +89,8 @@ impl SftExample {
 #[derive(Deserialize)]
 struct Messages {
     messages: Vec<Message>,
+    #[serde(default)]
+    meta: Provenance,
 }
 #[derive(Deserialize)]
 struct StrPair {
@@ -80,6 +99,8 @@ struct StrPair {
 }
 #[derive(Deserialize)]
 struct MsgPair {
+    #[serde(default)]
+    meta: Provenance,
     prompt: Vec<Message>,
     completion: Vec<Message>,
 }
@@ -103,6 +124,7 @@ impl JsonRecord for SftExample {
             checks::conversation("messages", &m.messages)?;
             return Ok(Self::Conversational {
                 messages: m.messages,
+                meta: m.meta,
             });
         }
         if obj.contains_key("prompt") || obj.contains_key("completion") {
@@ -112,6 +134,7 @@ impl JsonRecord for SftExample {
                 Ok(Self::ConversationalPromptCompletion {
                     prompt: p.prompt,
                     completion: p.completion,
+                    meta: p.meta,
                 })
             } else {
                 let p: StrPair = parse_value(value)?;

@@ -27,7 +27,8 @@ fn lenient_parquet_reads_good_rows_and_reports_bad_ones_by_row() {
                 Message::system("s"),
                 Message::user("q2"),
                 Message::assistant("a2 ✓")
-            ]
+            ],
+            meta: Default::default(),
         }
     );
     assert_eq!((report.lines, report.records), (5, 3));
