@@ -46,6 +46,21 @@ pub struct SandboxArgs {
     /// Run jobs on threads of this process instead of worker processes.
     #[arg(long)]
     threads: bool,
+    /// Which programs: the canonical solutions with their tests (all pass), the same
+    /// tests on a `return None` body (all fail), or both.
+    #[arg(long, value_enum, default_value = "canonical")]
+    programs: ProgramSet,
+}
+
+/// The HumanEval program sets `distill bench sandbox` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgramSet {
+    /// `prompt + canonical_solution + test + check(entry_point)`.
+    Canonical,
+    /// The same with the body replaced by `return None`.
+    Broken,
+    /// Both sets.
+    Both,
 }
 
 pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
@@ -61,14 +76,18 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let mut programs = Vec::new();
     for task in &tasks {
         let problem = task.to_problem();
-        programs.push(BenchProgram {
-            name: format!("{} canonical", task.task_id),
-            code: problem.program_for_completion(&task.canonical_solution),
-        });
-        programs.push(BenchProgram {
-            name: format!("{} return-None", task.task_id),
-            code: problem.program_for_completion("    return None\n"),
-        });
+        if args.programs != ProgramSet::Broken {
+            programs.push(BenchProgram {
+                name: format!("{} canonical", task.task_id),
+                code: problem.program_for_completion(&task.canonical_solution),
+            });
+        }
+        if args.programs != ProgramSet::Canonical {
+            programs.push(BenchProgram {
+                name: format!("{} return-None", task.task_id),
+                code: problem.program_for_completion("    return None\n"),
+            });
+        }
     }
     let isolation = if args.threads {
         Workers::Threads
@@ -95,12 +114,8 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         rounds,
     )?;
     println!(
-        "HumanEval check programs: {} ({} canonical + {} return-None), {} round(s) alternating sides, {} workers",
-        report.programs,
-        tasks.len(),
-        tasks.len(),
-        rounds,
-        report.workers
+        "HumanEval check programs: {} ({:?} set), {} round(s) alternating sides, {} workers",
+        report.programs, args.programs, rounds, report.workers
     );
     println!(
         "sandbox executor: {}",

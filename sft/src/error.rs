@@ -1,0 +1,71 @@
+//! Errors of the `sft` crate, split by who is at fault: the user's files or settings,
+//! or a failure inside candle.
+
+use std::path::PathBuf;
+
+/// Every error the `sft` library returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SftError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A `config.json` (or adapter config) is not valid JSON or misses a field.
+    #[error("{path}: invalid config: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A config value is outside what the model supports.
+    #[error("invalid model config: {0}")]
+    InvalidConfig(String),
+    /// The checkpoint declares an architecture this crate does not implement.
+    #[error("unsupported architecture `{0}` (supported: LlamaForCausalLM, Qwen2ForCausalLM)")]
+    UnsupportedArchitecture(String),
+    /// A weight the model needs is absent from the checkpoint.
+    #[error("missing tensor `{0}` in the checkpoint")]
+    MissingTensor(String),
+    /// A weight in the checkpoint has a different shape from the one the config implies.
+    #[error("tensor `{name}` has shape {actual:?}, expected {expected:?}")]
+    TensorShape {
+        /// The tensor's name.
+        name: String,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        actual: Vec<usize>,
+    },
+    /// A GGUF file lacks a metadata key or holds a value of the wrong type.
+    #[error("{path}: GGUF metadata: {message}")]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An argument to a library function is invalid (a shape, a setting, a NaN).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A checkpoint directory cannot be resumed from: it belongs to another run or is
+    /// damaged.
+    #[error("{path}: cannot resume: {message}")]
+    Checkpoint {
+        /// The checkpoint or output directory.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A tensor operation failed inside candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, SftError>;

@@ -1,0 +1,47 @@
+//! The trainable student model and supervised fine-tuning.
+//!
+//! - [`model::CausalLm`]: Llama-family decoder (Llama 2/3.x with RoPE scaling, SmolLM2,
+//!   TinyLlama, Qwen2 with q/k/v biases; GQA; tied embeddings) built only from ops with
+//!   a backward pass ([`ops`], [`rope`]); training forward with causal, padding and
+//!   packed block-diagonal masks ([`mask`]). Loads Hugging Face directories
+//!   ([`weights`]) and llama/qwen2 GGUF files ([`gguf`]).
+//! - [`lora`], [`peft`]: adapters with PEFT's key names and files; merging.
+//! - [`loss`], [`optim`], [`schedule`], [`clip`]: masked cross-entropy, AdamW with
+//!   saveable state, warmup + cosine/linear, global-norm clipping.
+//! - [`train`], [`checkpoint`], [`data`]: the loop with accumulation, eval, metrics
+//!   and checkpoints that resume exactly.
+//!
+//! Parity with PyTorch is pinned by fixtures under `sft/fixtures/`, written by the
+//! Python scripts there (never run in CI).
+
+pub mod attention;
+pub mod checkpoint;
+pub mod clip;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod gguf;
+pub mod linear;
+pub mod lora;
+pub mod loss;
+pub mod mask;
+pub mod mlp;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod peft;
+pub mod rng;
+pub mod rope;
+pub mod schedule;
+pub mod train;
+pub mod weights;
+
+pub use config::{Config, Family, RopeScaling};
+pub use data::Example;
+pub use error::{Result, SftError};
+pub use linear::ForwardCtx;
+pub use lora::{LoraConfig, LoraTarget};
+pub use model::{CausalLm, TrainMode};
+pub use optim::{AdamW, AdamWConfig};
+pub use schedule::{Decay, Schedule};
+pub use train::{StepMetrics, TrainConfig, Trainer};

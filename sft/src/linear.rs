@@ -1,0 +1,90 @@
+//! A projection `y = x W^T + b`, optionally with a LoRA adapter, and the forward
+//! context that carries the dropout generator.
+
+use crate::error::Result;
+use crate::lora::LoraAdapter;
+use crate::rng::Rng;
+use candle_core::{DType, Tensor};
+
+/// Per-forward state: `Some(rng)` means training (dropout on), `None` evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardCtx {
+    /// The dropout generator; `None` disables dropout.
+    pub rng: Option<Rng>,
+}
+
+impl ForwardCtx {
+    /// Evaluation: no dropout.
+    pub fn eval() -> Self {
+        ForwardCtx { rng: None }
+    }
+
+    /// Training with dropout drawn from `rng`.
+    pub fn train(rng: Rng) -> Self {
+        ForwardCtx { rng: Some(rng) }
+    }
+}
+
+/// Inverted dropout with probability `p`, masks drawn from `ctx`'s generator.
+pub fn dropout(x: &Tensor, p: f32, ctx: &mut ForwardCtx) -> Result<Tensor> {
+    let Some(rng) = ctx.rng.as_mut() else {
+        return Ok(x.clone());
+    };
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = 1.0 / (1.0 - p);
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.uniform() >= p { keep } else { 0.0 })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok((x * mask)?)
+}
+
+/// A linear layer with the checkpoint's `(out, in)` weight.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `(out, in)`; a variable when fully fine-tuned, a constant otherwise.
+    pub weight: Tensor,
+    /// `(out,)` if present.
+    pub bias: Option<Tensor>,
+    /// The LoRA adapter, if this projection is adapted.
+    pub lora: Option<LoraAdapter>,
+}
+
+impl Linear {
+    /// `(..., in)` -> `(..., out)`.
+    pub fn forward(&self, x: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = dims.last().copied().unwrap_or(1);
+        let rows = x.elem_count() / in_dim.max(1);
+        // (rows, in)
+        let x2 = x.reshape((rows, in_dim))?;
+        // (rows, out)
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(l) = &self.lora {
+            let xd = dropout(&x2, l.dropout, ctx)?;
+            // (rows, rank) -> (rows, out)
+            let low = xd.matmul(&l.a.as_tensor().t()?)?;
+            let delta = low.matmul(&l.b.as_tensor().t()?)?;
+            y = (y + (delta * l.scale)?)?;
+        }
+        let mut out_dims = dims;
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.weight.dim(0)?;
+        }
+        Ok(y.reshape(out_dims)?)
+    }
+
+    /// Folds the adapter into the weight and drops it.
+    pub fn merge(&mut self) -> Result<()> {
+        if let Some(l) = self.lora.take() {
+            let w = self.weight.to_dtype(DType::F32)?;
+            self.weight = (w + l.delta()?)?.to_dtype(self.weight.dtype())?.detach();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! Masked next-token cross-entropy: only positions whose target token is marked in
+//! the loss mask count (candle's `cross_entropy` has no ignore index).
+
+use crate::error::{Result, SftError};
+use crate::ops::log_softmax_last_dim;
+use candle_core::{D, DType, Tensor};
+
+/// The summed loss and how many tokens it covers.
+#[derive(Debug, Clone)]
+pub struct MaskedLoss {
+    /// Sum of `-log p(target)` over the trained tokens: a scalar tensor, differentiable.
+    pub sum: Tensor,
+    /// Number of trained tokens.
+    pub tokens: usize,
+}
+
+impl MaskedLoss {
+    /// The mean over trained tokens (what TRL reports as `loss`).
+    pub fn mean(&self) -> Result<Tensor> {
+        Ok((&self.sum / self.tokens.max(1) as f64)?)
+    }
+}
+
+/// Causal-LM loss: position `t`'s logits predict `input_ids[t + 1]`, counted when
+/// `loss_mask[t + 1]` is non-zero (the mask marks the tokens to learn, e.g. the
+/// assistant's reply; padding and prompt are 0).
+///
+/// `logits` `(batch, seq, vocab)`, `input_ids` and `loss_mask` `(batch, seq)`.
+/// An all-zero mask is an error: it would train on nothing.
+pub fn causal_lm_loss(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<MaskedLoss> {
+    let (b, s, v) = logits.dims3()?;
+    if input_ids.dims() != [b, s] || loss_mask.dims() != [b, s] {
+        return Err(SftError::InvalidArgument(format!(
+            "logits {:?}, input_ids {:?} and loss_mask {:?} disagree",
+            logits.dims(),
+            input_ids.dims(),
+            loss_mask.dims()
+        )));
+    }
+    if s < 2 {
+        return Err(SftError::InvalidArgument(
+            "sequences need at least 2 tokens".into(),
+        ));
+    }
+    // (batch, seq - 1, vocab) predicting (batch, seq - 1)
+    let pred = logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
+    let targets = input_ids
+        .narrow(1, 1, s - 1)?
+        .to_dtype(DType::U32)?
+        .flatten_all()?;
+    let weights = loss_mask
+        .narrow(1, 1, s - 1)?
+        .ne(0u32)?
+        .to_dtype(DType::F32)?
+        .flatten_all()?;
+    let tokens = weights.sum_all()?.to_scalar::<f32>()? as usize;
+    if tokens == 0 {
+        return Err(SftError::InvalidArgument(
+            "the loss mask selects no token to train on".into(),
+        ));
+    }
+    masked_nll(&pred, &targets, &weights, tokens)
+}
+
+/// `sum_i w_i * -log softmax(logits_i)[target_i]` for `logits` `(n, vocab)`,
+/// `targets` `(n,)` u32, `weights` `(n,)` f32.
+fn masked_nll(
+    logits: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+    tokens: usize,
+) -> Result<MaskedLoss> {
+    let logp = log_softmax_last_dim(logits)?;
+    // (n, 1) -> (n,)
+    let picked = logp
+        .gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?
+        .squeeze(D::Minus1)?;
+    let sum = (picked * weights)?.sum_all()?.neg()?;
+    Ok(MaskedLoss { sum, tokens })
+}
+
+/// How many trained tokens the argmax prediction gets right, and how many trained
+/// tokens there are (TRL's `mean_token_accuracy` is their ratio).
+pub fn token_hits(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<(usize, usize)> {
+    let s = logits.dim(1)?;
+    if s < 2 {
+        return Ok((0, 0));
+    }
+    // (batch, seq - 1)
+    let pred = logits
+        .narrow(1, 0, s - 1)?
+        .argmax(D::Minus1)?
+        .to_dtype(DType::U32)?;
+    let targets = input_ids.narrow(1, 1, s - 1)?.to_dtype(DType::U32)?;
+    let w = loss_mask
+        .narrow(1, 1, s - 1)?
+        .ne(0u32)?
+        .to_dtype(DType::F32)?;
+    let hit = (pred.eq(&targets)?.to_dtype(DType::F32)? * &w)?
+        .sum_all()?
+        .to_scalar::<f32>()?;
+    let n = w.sum_all()?.to_scalar::<f32>()?;
+    Ok((hit as usize, n as usize))
+}
