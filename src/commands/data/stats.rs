@@ -33,7 +33,11 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     };
-    let unit = if args.model.is_some() { "tokens" } else { "characters" };
+    let unit = if args.model.is_some() {
+        "tokens"
+    } else {
+        "characters"
+    };
     println!("lengths in {unit}");
     println!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(ExitCode::SUCCESS)
