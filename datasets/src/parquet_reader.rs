@@ -14,7 +14,7 @@ use parquet::file::reader::SerializedFileReader;
 use parquet::record::reader::RowIter;
 
 use crate::error::{BadRecord, ReadError};
-use crate::jsonl::{Mode, Parsed, ReadOptions, ReadReport};
+use crate::jsonl::{Parsed, ReadOptions, ReadReport};
 use crate::records::JsonRecord;
 
 /// Streams typed records from a Parquet file; see the module doc.
@@ -95,11 +95,9 @@ impl<T: JsonRecord> Iterator for ParquetReader<T> {
                 }
                 Err(e) => {
                     let bad = BadRecord::at(self.name.clone(), row_no, e);
-                    tracing::debug!(target: "datasets::parquet", "{bad}");
-                    self.report.bad.push(bad.clone());
-                    if self.opts.mode == Mode::Strict {
+                    if let Some(stop) = self.report.reject(bad, self.opts.mode) {
                         self.done = true;
-                        return Some(Err(ReadError::Record(bad)));
+                        return Some(Err(stop));
                     }
                 }
             }
@@ -113,10 +111,8 @@ pub fn read_parquet<T: JsonRecord>(
     path: impl AsRef<Path>,
     opts: ReadOptions,
 ) -> Result<(Vec<Parsed<T>>, ReadReport), ReadError> {
-    let mut reader = ParquetReader::<T>::open(path, opts)?;
-    let mut out = Vec::new();
-    for item in reader.by_ref() {
-        out.push(item?);
-    }
-    Ok((out, reader.into_report()))
+    crate::jsonl::drain(
+        ParquetReader::<T>::open(path, opts)?,
+        ParquetReader::into_report,
+    )
 }

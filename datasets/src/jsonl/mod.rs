@@ -6,5 +6,6 @@ mod lines;
 mod reader;
 mod writer;
 
+pub(crate) use reader::drain;
 pub use reader::{JsonlReader, Mode, Parsed, ReadOptions, ReadReport, read_all};
 pub use writer::JsonlWriter;

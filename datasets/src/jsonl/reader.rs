@@ -64,6 +64,15 @@ pub struct ReadReport {
     pub bad: Vec<BadRecord>,
 }
 
+impl ReadReport {
+    /// Keeps a bad record; in strict mode returns the error that ends the read.
+    pub(crate) fn reject(&mut self, bad: BadRecord, mode: Mode) -> Option<ReadError> {
+        tracing::debug!(target: "datasets::read", "{bad}");
+        self.bad.push(bad.clone());
+        (mode == Mode::Strict).then_some(ReadError::Record(bad))
+    }
+}
+
 /// A record with the line it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed<T> {
@@ -203,11 +212,9 @@ impl<T: JsonRecord> Iterator for JsonlReader<T> {
                 }
                 Some(Err(e)) => {
                     let bad = BadRecord::at(self.name.clone(), line, e);
-                    tracing::debug!(target: "datasets::jsonl", "{bad}");
-                    self.report.bad.push(bad.clone());
-                    if self.opts.mode == Mode::Strict {
+                    if let Some(stop) = self.report.reject(bad, self.opts.mode) {
                         self.done = true;
-                        return Some(Err(ReadError::Record(bad)));
+                        return Some(Err(stop));
                     }
                 }
             }
@@ -221,10 +228,23 @@ pub fn read_all<T: JsonRecord>(
     path: impl AsRef<Path>,
     opts: ReadOptions,
 ) -> Result<(Vec<Parsed<T>>, ReadReport), ReadError> {
-    let mut reader = JsonlReader::<T>::open(path, opts)?;
+    drain(
+        JsonlReader::<T>::open(path, opts)?,
+        JsonlReader::into_report,
+    )
+}
+
+/// Collects every record of a reader, then its report; stops at a strict-mode error.
+pub(crate) fn drain<T, R>(
+    mut reader: R,
+    into_report: impl FnOnce(R) -> ReadReport,
+) -> Result<(Vec<Parsed<T>>, ReadReport), ReadError>
+where
+    R: Iterator<Item = Result<Parsed<T>, ReadError>>,
+{
     let mut out = Vec::new();
     for item in reader.by_ref() {
         out.push(item?);
     }
-    Ok((out, reader.into_report()))
+    Ok((out, into_report(reader)))
 }

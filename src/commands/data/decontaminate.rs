@@ -1,39 +1,27 @@
 //! `distill data decontaminate FILE --out CLEAN.jsonl`: drop records sharing n-grams
 //! with benchmark problems (HumanEval prompts and solutions by default).
 
-use super::{read_sft, record_id};
+use super::{FilterFiles, read_sft, record_id};
 use datasets::decontam::{DecontamResult, Decontaminator};
 use datasets::jsonl::JsonlWriter;
 use datasets::records::SftRecord;
 use sandbox::artifacts::{ArtifactStore, FetchMode, HUMANEVAL};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `distill data decontaminate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// SFT file (ours or TRL shapes).
-    input: PathBuf,
-    /// Where clean records go (appended to).
-    #[arg(long)]
-    out: PathBuf,
-    /// One line per record: the benchmark, task id and matched n-gram, if any.
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Skip bad records instead of stopping (each is reported).
-    #[arg(long)]
-    lenient: bool,
+    #[command(flatten)]
+    files: FilterFiles,
 }
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let humaneval = ArtifactStore::from_env(FetchMode::Online).file(&HUMANEVAL)?;
     let index = Decontaminator::humaneval(&humaneval)?;
-    let (records, _) = read_sft(&args.input, args.lenient)?;
-    let mut clean = JsonlWriter::<SftRecord>::append(&args.out)?;
-    let mut report = match &args.report {
-        Some(path) => Some(JsonlWriter::<DecontamResult>::append(path)?),
-        None => None,
-    };
+    let files = &args.files;
+    let (records, _) = read_sft(&files.input, files.lenient)?;
+    let mut clean = JsonlWriter::<SftRecord>::append(&files.out)?;
+    let mut report = files.report_writer::<DecontamResult>()?;
     let mut flagged = 0;
     for (line, record) in &records {
         let text: Vec<&str> = record.messages.iter().map(|m| m.content.as_str()).collect();
@@ -44,7 +32,7 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
                 flagged += 1;
                 eprintln!(
                     "{}:{line}: matches {} {} on {:?}",
-                    args.input.display(),
+                    files.input.display(),
                     hit.benchmark,
                     hit.task_id,
                     hit.ngram
@@ -53,7 +41,7 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         }
         if let Some(report) = report.as_mut() {
             report.write(&DecontamResult {
-                id: record_id(&args.input, *line, record),
+                id: record_id(&files.input, *line, record),
                 contamination,
             })?;
         }

@@ -1,24 +1,17 @@
 //! `distill data dedup FILE --out KEPT.jsonl`: exact and near-duplicate removal on the
 //! code of each record's final answer.
 
-use super::{read_sft, record_id};
+use super::{FilterFiles, read_sft, record_id};
 use datasets::dedup::{DedupConfig, DedupResult, Deduper, extract_code};
 use datasets::jsonl::JsonlWriter;
 use datasets::records::{Role, SftRecord};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `distill data dedup`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// SFT file (ours or TRL shapes).
-    input: PathBuf,
-    /// Where kept records go (appended to).
-    #[arg(long)]
-    out: PathBuf,
-    /// One line per record with the decision and the id it matched.
-    #[arg(long)]
-    report: Option<PathBuf>,
+    #[command(flatten)]
+    files: FilterFiles,
     /// Estimated Jaccard similarity at which a record is a near duplicate.
     #[arg(long, default_value_t = DedupConfig::default().threshold)]
     threshold: f64,
@@ -31,9 +24,6 @@ pub struct Args {
     /// Rows per band.
     #[arg(long, default_value_t = DedupConfig::default().rows)]
     rows: usize,
-    /// Skip bad records instead of stopping (each is reported).
-    #[arg(long)]
-    lenient: bool,
 }
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
@@ -45,10 +35,11 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         ..DedupConfig::default()
     };
     let mut deduper = Deduper::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (records, _) = read_sft(&args.input, args.lenient)?;
+    let files = &args.files;
+    let (records, _) = read_sft(&files.input, files.lenient)?;
     let ids: Vec<String> = records
         .iter()
-        .map(|(line, r)| record_id(&args.input, *line, r))
+        .map(|(line, r)| record_id(&files.input, *line, r))
         .collect();
     let codes: Vec<String> = records.iter().map(|(_, r)| answer_code(r)).collect();
     let items: Vec<(&str, &str)> = ids
@@ -58,11 +49,8 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let decisions = deduper.push_batch(&items, threads);
-    let mut kept = JsonlWriter::<SftRecord>::append(&args.out)?;
-    let mut report = match &args.report {
-        Some(path) => Some(JsonlWriter::<DedupResult>::append(path)?),
-        None => None,
-    };
+    let mut kept = JsonlWriter::<SftRecord>::append(&files.out)?;
+    let mut report = files.report_writer::<DedupResult>()?;
     let mut dropped = 0;
     for ((id, (_, record)), decision) in ids.iter().zip(&records).zip(decisions) {
         if decision.is_keep() {

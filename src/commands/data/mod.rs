@@ -10,9 +10,9 @@ mod stats;
 mod validate;
 
 use anyhow::Context;
-use datasets::jsonl::{JsonlReader, ReadOptions};
+use datasets::jsonl::{JsonlReader, JsonlWriter, ReadOptions};
 use datasets::records::{JsonRecord, SftExample, SftRecord};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Data subcommands.
@@ -44,6 +44,32 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Decontaminate(args) => decontaminate::execute(args),
         Command::Split(args) => split::execute(args),
         Command::ShowMask(args) => show_mask::execute(args),
+    }
+}
+
+/// Input, output and report files of a command that filters SFT records.
+#[derive(Debug, clap::Args)]
+struct FilterFiles {
+    /// SFT file (ours or TRL shapes).
+    input: PathBuf,
+    /// Where the records that pass go (appended to).
+    #[arg(long)]
+    out: PathBuf,
+    /// One line per record with the decision and what it matched.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Skip bad records instead of stopping (each is reported).
+    #[arg(long)]
+    lenient: bool,
+}
+
+impl FilterFiles {
+    /// The writer for `--report`, if asked for.
+    fn report_writer<T: serde::Serialize>(&self) -> anyhow::Result<Option<JsonlWriter<T>>> {
+        Ok(match &self.report {
+            Some(path) => Some(JsonlWriter::append(path)?),
+            None => None,
+        })
     }
 }
 
