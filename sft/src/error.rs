@@ -62,6 +62,25 @@ pub enum SftError {
         /// Why.
         message: String,
     },
+    /// A data file could not be read, or (in strict mode) holds a bad record; prints
+    /// `file:line: field: reason`.
+    #[error(transparent)]
+    Read(#[from] datasets::ReadError),
+    /// A record was read but cannot be trained on (empty reply, empty loss mask, a
+    /// prompt longer than the maximum); prints `file:line: field: reason`.
+    #[error("{0}")]
+    BadRecord(datasets::BadRecord),
+    /// The model's tokenizer or chat template cannot be loaded.
+    #[error("{path}: tokenizer: {message}")]
+    Tokenizer {
+        /// The model file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Rendering a plot failed.
+    #[error("plot: {0}")]
+    Plot(String),
     /// A tensor operation failed inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

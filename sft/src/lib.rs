@@ -10,6 +10,8 @@
 //!   saveable state, warmup + cosine/linear, global-norm clipping.
 //! - [`train`], [`checkpoint`], [`data`]: the loop with accumulation, eval, metrics
 //!   and checkpoints that resume exactly.
+//! - [`prepare`], [`finetune`], [`plot`]: SFT records to examples with the model's
+//!   chat template, a whole run from one settings struct, and metrics curves as PNG.
 //!
 //! Parity with PyTorch is pinned by fixtures under `sft/fixtures/`, written by the
 //! Python scripts there (never run in CI).
@@ -20,6 +22,7 @@ pub mod clip;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod finetune;
 pub mod gguf;
 pub mod linear;
 pub mod lora;
@@ -30,6 +33,8 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod peft;
+pub mod plot;
+pub mod prepare;
 pub mod rng;
 pub mod rope;
 pub mod schedule;
@@ -39,6 +44,7 @@ pub mod weights;
 pub use config::{Config, Family, RopeScaling};
 pub use data::Example;
 pub use error::{Result, SftError};
+pub use finetune::{FinetuneConfig, FinetuneSummary, Progress, finetune};
 pub use linear::ForwardCtx;
 pub use lora::{LoraConfig, LoraTarget};
 pub use model::{CausalLm, TrainMode};

@@ -18,6 +18,23 @@ pub enum Command {
     /// MinHash + LSH near-dedup of synthetic code records, next to Python `datasketch`
     /// on the same records when it is installed.
     Dedup(DedupArgs),
+    /// The synth pipeline against a scripted in-process teacher of fixed latency:
+    /// problems/s next to the ideal `concurrency / latency`.
+    Synth(SynthArgs),
+}
+
+/// Arguments of `distill bench synth`.
+#[derive(Debug, clap::Args)]
+pub struct SynthArgs {
+    /// Problems to run (at least 10 rounds of `concurrency` keeps the ramp small).
+    #[arg(long, default_value_t = 640)]
+    problems: usize,
+    /// Teacher latency per answer.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    latency: Duration,
+    /// Teacher slots.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
 }
 
 /// Arguments of `distill bench dedup`.
@@ -67,6 +84,7 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Sandbox(args) => bench_sandbox(args),
         Command::Dedup(args) => bench_dedup(args),
+        Command::Synth(args) => bench_synth(args),
     }
 }
 
@@ -250,5 +268,35 @@ fn bench_dedup(args: DedupArgs) -> anyhow::Result<ExitCode> {
             ours / rate
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
+    let sandbox = Sandbox::open(SandboxOptions {
+        isolation: super::sandbox::process_workers()?,
+        ..SandboxOptions::default()
+    })?;
+    let checker = std::sync::Arc::new(synth::Checker::new(
+        std::sync::Arc::new(sandbox),
+        sandbox::Limits::default(),
+        None,
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let r = runtime.block_on(synth::bench_synth(
+        checker,
+        args.problems,
+        args.latency,
+        args.concurrency,
+    ))?;
+    println!(
+        "synth pipeline: {} problems, scripted teacher {:.2} s latency x {} slots",
+        r.problems, r.latency_s, r.concurrency
+    );
+    println!(
+        "{:.1} problems/s vs ideal {:.1}/s: efficiency {:.3} ({:.1} s, {} accepted)",
+        r.problems_per_s, r.ideal_per_s, r.efficiency, r.seconds, r.accepted
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,11 @@
 
 mod bench;
 mod data;
+mod plot;
 mod sandbox;
 mod setup;
+mod sft;
+mod synth;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,6 +35,12 @@ enum Command {
     /// Benchmarks that print ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Teacher answers checked in the sandbox with error feedback → verified SFT and DPO data.
+    Synth(Box<synth::Args>),
+    /// Supervised fine-tuning (LoRA or full) of a GGUF or Hugging Face model on SFT data.
+    Sft(Box<sft::Args>),
+    /// Render a training run's metrics.jsonl curves to PNG.
+    Plot(plot::Args),
 }
 
 /// Runs the parsed command; the exit code says whether it succeeded.
@@ -40,6 +49,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Setup(args) => setup::execute(args),
         Command::Data(command) => data::execute(command),
         Command::Sandbox(command) => sandbox::execute(command),
+        Command::Synth(args) => synth::execute(*args),
         Command::Bench(command) => bench::execute(command),
+        Command::Sft(args) => sft::execute(*args),
+        Command::Plot(args) => plot::execute(args),
     }
 }

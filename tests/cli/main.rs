@@ -10,3 +10,5 @@ mod humaneval;
 mod process_workers;
 mod sandbox_cli;
 mod setup;
+mod sft_cli;
+mod synth_cli;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod finetune;
 mod gradients;
 mod hf_files;
 mod inputs;
@@ -11,6 +12,8 @@ mod lora;
 mod memorize;
 mod model_configs;
 mod optim;
+mod packing_datasets;
 mod parity;
+mod prepare;
 mod qwen2_gguf;
 mod resume;

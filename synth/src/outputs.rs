@@ -1,0 +1,129 @@
+//! Training data from the journal: accepted dialogues for `sft.jsonl` and
+//! passing-versus-failing pairs for `dpo.jsonl`, with provenance. Built from the
+//! journal alone, in problem-file order, so a resumed run writes the same files as an
+//! uninterrupted one.
+
+use crate::check::VerdictClass;
+use crate::options::{DpoRejected, SftDialogue, SynthOptions};
+use crate::prompt::TEMPLATE_VERSION;
+use crate::run::config::limits_json;
+use datasets::records::{
+    Attempt, AttemptSummary, DpoRecord, Message, Provenance, RuntimeInfo, SftRecord,
+};
+use serde_json::{Map, Value, json};
+
+/// Run-wide facts every record's provenance carries.
+#[derive(Debug, Clone)]
+pub struct ProvenanceBase {
+    /// sha256 of the sandbox runtime, when known.
+    pub runtime_sha256: Option<String>,
+    /// Sandbox limits.
+    pub limits: sandbox::Limits,
+}
+
+fn provenance(
+    base: &ProvenanceBase,
+    first: &Attempt,
+    history: Vec<AttemptSummary>,
+    extra: Map<String, Value>,
+) -> Provenance {
+    let limits = match limits_json(base.limits) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Provenance {
+        problem_id: Some(first.problem_id.clone()),
+        teacher: Some(first.teacher.clone()),
+        prompt_template: Some(TEMPLATE_VERSION.into()),
+        attempts: Some(history),
+        runtime: base.runtime_sha256.as_ref().map(|hash| RuntimeInfo {
+            hash: hash.clone(),
+            limits,
+        }),
+        tool_version: Some(format!("distill-synth {}", env!("CARGO_PKG_VERSION"))),
+        extra,
+    }
+}
+
+fn summary(a: &Attempt) -> AttemptSummary {
+    AttemptSummary {
+        sample: a.sample,
+        turn: a.turn,
+        status: a.outcome.status,
+    }
+}
+
+fn class(a: &Attempt) -> VerdictClass {
+    VerdictClass::of_record(a.outcome.status, a.code.is_some())
+}
+
+/// The SFT records of one problem: one per passing sample. `attempts` must be this
+/// problem's attempts sorted by (sample, turn) without duplicates.
+pub fn sft_records(
+    attempts: &[Attempt],
+    options: &SynthOptions,
+    base: &ProvenanceBase,
+) -> Vec<SftRecord> {
+    let mut out = Vec::new();
+    for passed in attempts.iter().filter(|a| class(a) == VerdictClass::Passed) {
+        let history: Vec<AttemptSummary> = attempts
+            .iter()
+            .filter(|a| a.sample == passed.sample)
+            .map(summary)
+            .collect();
+        let mut messages = match options.sft_dialogue {
+            SftDialogue::Clean => passed.messages.iter().take(2).cloned().collect(),
+            SftDialogue::Feedback => passed.messages.clone(),
+        };
+        messages.push(Message::assistant(passed.completion.clone()));
+        let mut extra = Map::new();
+        extra.insert("sample".into(), json!(passed.sample));
+        extra.insert("turn".into(), json!(passed.turn));
+        let mut record = SftRecord::new(messages);
+        record.meta = provenance(base, passed, history, extra);
+        out.push(record);
+    }
+    out
+}
+
+/// The DPO pairs of one problem: the i-th passing answer (in (sample, turn) order)
+/// against the i-th eligible failing answer, on the clean prompt; pairs whose two
+/// answers are identical are skipped.
+pub fn dpo_records(
+    attempts: &[Attempt],
+    options: &SynthOptions,
+    base: &ProvenanceBase,
+) -> Vec<DpoRecord> {
+    let chosen = attempts.iter().filter(|a| class(a) == VerdictClass::Passed);
+    let rejected = attempts.iter().filter(|a| match class(a) {
+        VerdictClass::Passed => false,
+        VerdictClass::NoCode | VerdictClass::Syntax => {
+            options.dpo_rejected == DpoRejected::AnyFailure
+        }
+        _ => true,
+    });
+    let mut out = Vec::new();
+    for (good, bad) in chosen.zip(rejected) {
+        if good.completion == bad.completion {
+            continue;
+        }
+        let prompt: Vec<Message> = good.messages.iter().take(2).cloned().collect();
+        let mut extra = Map::new();
+        extra.insert(
+            "chosen".into(),
+            json!({"sample": good.sample, "turn": good.turn}),
+        );
+        extra.insert(
+            "rejected".into(),
+            json!({"sample": bad.sample, "turn": bad.turn, "class": class(bad).as_str()}),
+        );
+        let mut record = DpoRecord::new(
+            prompt,
+            vec![Message::assistant(good.completion.clone())],
+            vec![Message::assistant(bad.completion.clone())],
+        );
+        record.meta = provenance(base, good, vec![summary(bad), summary(good)], extra);
+        out.push(record);
+    }
+    out
+}
