@@ -5,6 +5,16 @@
 //! Reference: Steele, Lea, Flood, "Fast splittable pseudorandom number
 //! generators" (OOPSLA 2014); constants as in Vigna's `splitmix64.c`.
 
+/// Advances a SplitMix64 state and returns the next 64 random bits. Shared by every
+/// generator in the workspace that needs a serializable, fully specified stream.
+pub fn splitmix64_next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A SplitMix64 generator.
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
@@ -19,11 +29,7 @@ impl SplitMix64 {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64_next(&mut self.state)
     }
 
     /// A value in `0..n` (returns 0 when `n` is 0). Uses the

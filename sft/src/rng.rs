@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// SplitMix64: fast, deterministic, state serializable.
+/// SplitMix64 (the stream of `datasets::rng`): fast, deterministic, state serializable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rng {
     /// The generator's entire state.
@@ -18,11 +18,7 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        datasets::rng::splitmix64_next(&mut self.state)
     }
 
     /// A uniform sample in `[0, 1)`.
