@@ -13,7 +13,7 @@ use std::path::Path;
 use parquet::file::reader::SerializedFileReader;
 use parquet::record::reader::RowIter;
 
-use crate::error::{BadRecord, ReadError};
+use crate::error::ReadError;
 use crate::jsonl::{Parsed, ReadOptions, ReadReport};
 use crate::records::JsonRecord;
 
@@ -85,21 +85,13 @@ impl<T: JsonRecord> Iterator for ParquetReader<T> {
             };
             self.report.lines = row_no;
             let text = row.to_json_value().to_string();
-            match T::from_json_str(&text) {
-                Ok(record) => {
-                    self.report.records += 1;
-                    return Some(Ok(Parsed {
-                        line: row_no,
-                        record,
-                    }));
-                }
-                Err(e) => {
-                    let bad = BadRecord::at(self.name.clone(), row_no, e);
-                    if let Some(stop) = self.report.reject(bad, self.opts.mode) {
-                        self.done = true;
-                        return Some(Err(stop));
-                    }
-                }
+            let parsed = T::from_json_str(&text);
+            if let Some(item) = self
+                .report
+                .settle(&self.name, row_no, parsed, self.opts.mode)
+            {
+                self.done = item.is_err();
+                return Some(item);
             }
         }
         None

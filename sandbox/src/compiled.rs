@@ -12,7 +12,7 @@ use wasmtime::component::Component;
 fn artifact_path(cache_root: &Path, engine: &Engine, runtime: &RuntimeComponent) -> PathBuf {
     cache_root.join("compiled").join(format!(
         "runner-{}-{}.cwasm",
-        &runtime.sha256[..16],
+        runtime.sha256.get(..16).unwrap_or(&runtime.sha256),
         settings_key(engine)
     ))
 }

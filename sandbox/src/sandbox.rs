@@ -20,7 +20,8 @@ pub enum Workers {
     #[default]
     Threads,
     /// Single-threaded worker processes started with this command (program and
-    /// arguments, to which `--runtime PATH --cache-dir DIR` are appended), which must
+    /// arguments, to which `--runtime PATH --runtime-sha256 HEX --cache-dir DIR` are
+    /// appended; the parent has verified the runtime, so workers need not hash it), which must
     /// serve [`crate::worker::serve_stdio`]; the CLI's is `distill sandbox worker`.
     /// Scales with cores. Guests run without epoch checks (faster); a job past its
     /// deadline is stopped by killing its worker, which is then replaced (as is one that
@@ -117,6 +118,8 @@ impl Sandbox {
                 command.extend([
                     OsString::from("--runtime"),
                     runtime.path.clone().into_os_string(),
+                    OsString::from("--runtime-sha256"),
+                    OsString::from(&runtime.sha256),
                     OsString::from("--cache-dir"),
                     cache_dir.into_os_string(),
                 ]);

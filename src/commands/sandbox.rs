@@ -21,6 +21,10 @@ pub struct WorkerArgs {
     /// The runtime component.
     #[arg(long)]
     runtime: PathBuf,
+    /// Its sha256, as verified by the parent (keys the compiled-code cache; saves each
+    /// new or replaced worker hashing 20 MB).
+    #[arg(long)]
+    runtime_sha256: String,
     /// Cache directory holding the compiled runtime.
     #[arg(long)]
     cache_dir: PathBuf,
@@ -67,7 +71,10 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(args),
         Command::Worker(args) => {
             sandbox::worker::serve_stdio(SandboxOptions {
-                runtime: Some(sandbox::RuntimeComponent::at(args.runtime)?),
+                runtime: Some(sandbox::RuntimeComponent {
+                    path: args.runtime,
+                    sha256: args.runtime_sha256,
+                }),
                 cache_dir: Some(args.cache_dir),
                 ..SandboxOptions::default()
             })?;

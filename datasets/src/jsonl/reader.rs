@@ -65,11 +65,28 @@ pub struct ReadReport {
 }
 
 impl ReadReport {
-    /// Keeps a bad record; in strict mode returns the error that ends the read.
-    pub(crate) fn reject(&mut self, bad: BadRecord, mode: Mode) -> Option<ReadError> {
-        tracing::debug!(target: "datasets::read", "{bad}");
-        self.bad.push(bad.clone());
-        (mode == Mode::Strict).then_some(ReadError::Record(bad))
+    /// Counts one parsed record, or keeps one bad record. Returns what the reader
+    /// yields now: the record, the error that ends a strict read, or `None` when a
+    /// lenient read skips the record and reads on.
+    pub(crate) fn settle<T>(
+        &mut self,
+        file: &str,
+        line: u64,
+        parsed: Result<T, FieldError>,
+        mode: Mode,
+    ) -> Option<Result<Parsed<T>, ReadError>> {
+        match parsed {
+            Ok(record) => {
+                self.records += 1;
+                Some(Ok(Parsed { line, record }))
+            }
+            Err(e) => {
+                let bad = BadRecord::at(file.to_string(), line, e);
+                tracing::debug!(target: "datasets::read", "{bad}");
+                self.bad.push(bad.clone());
+                (mode == Mode::Strict).then_some(Err(ReadError::Record(bad)))
+            }
+        }
     }
 }
 
@@ -206,15 +223,11 @@ impl<T: JsonRecord> Iterator for JsonlReader<T> {
             };
             match parsed {
                 None => self.report.blank += 1,
-                Some(Ok(record)) => {
-                    self.report.records += 1;
-                    return Some(Ok(Parsed { line, record }));
-                }
-                Some(Err(e)) => {
-                    let bad = BadRecord::at(self.name.clone(), line, e);
-                    if let Some(stop) = self.report.reject(bad, self.opts.mode) {
-                        self.done = true;
-                        return Some(Err(stop));
+                Some(parsed) => {
+                    if let Some(item) = self.report.settle(&self.name, line, parsed, self.opts.mode)
+                    {
+                        self.done = item.is_err();
+                        return Some(item);
                     }
                 }
             }
