@@ -17,6 +17,7 @@
 //!   and length quantiles.
 
 pub mod bench;
+pub mod bundled;
 pub mod chat;
 pub mod decontam;
 pub mod dedup;

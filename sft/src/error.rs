@@ -78,6 +78,12 @@ pub enum SftError {
         /// What is wrong.
         message: String,
     },
+    /// A path given as a model is neither a GGUF file nor a Hugging Face directory.
+    #[error("{path} is neither a .gguf file nor a directory with config.json")]
+    NotAModel {
+        /// The path.
+        path: PathBuf,
+    },
     /// Rendering a plot failed.
     #[error("plot: {0}")]
     Plot(String),

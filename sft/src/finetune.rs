@@ -254,7 +254,9 @@ pub struct FinetuneSummary {
     pub merged: Option<PathBuf>,
 }
 
-fn device() -> Result<Device> {
+/// The device training runs on: CUDA device 0 when built with the `cuda` feature and
+/// one is present, the CPU otherwise.
+pub fn device() -> Result<Device> {
     #[cfg(feature = "cuda")]
     {
         Ok(Device::cuda_if_available(0)?)
@@ -400,7 +402,12 @@ pub fn finetune(
 /// Writes `model` as a Hugging Face directory with tokenizer files: copied from a
 /// Hugging Face source, or (from a GGUF source) `tokenizer.json` plus a
 /// `tokenizer_config.json` carrying the chat template and special tokens.
-fn save_model_dir(model: &CausalLm, tok: &ChatTokenizer, source: &Path, dir: &Path) -> Result<()> {
+pub fn save_model_dir(
+    model: &CausalLm,
+    tok: &ChatTokenizer,
+    source: &Path,
+    dir: &Path,
+) -> Result<()> {
     crate::weights::save_hf_dir(model, dir)?;
     if source.is_dir() {
         crate::weights::copy_tokenizer_files(source, dir)?;

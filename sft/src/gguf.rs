@@ -17,10 +17,30 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(Config, HashMap<String
         source,
     })?;
     let content = Content::read(&mut file).map_err(|e| gguf_err(path, e.to_string()))?;
-    let meta = Meta {
-        path,
-        content: &content,
-    };
+    let (config, permuted) = config_from_content(path, &content)?;
+    let (heads, kv_heads) = (config.num_attention_heads, config.kv_heads());
+    let mut weights = HashMap::new();
+    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+    for name in names {
+        let Some(hf) = hf_name(&name) else { continue };
+        let q = content
+            .tensor(&mut file, &name, device)
+            .map_err(|e| gguf_err(path, format!("tensor {name}: {e}")))?;
+        let mut t = q.dequantize(device)?.to_dtype(DType::F32)?;
+        if permuted && hf.ends_with("self_attn.q_proj.weight") {
+            t = unpermute(&t, heads)?;
+        } else if permuted && hf.ends_with("self_attn.k_proj.weight") {
+            t = unpermute(&t, kv_heads)?;
+        }
+        weights.insert(hf, t);
+    }
+    Ok((config, weights))
+}
+
+/// The [`Config`] a GGUF file's metadata describes, and whether its Q/K projection
+/// rows are stored in llama.cpp's permuted rotary layout (llama: yes; qwen2: no).
+pub fn config_from_content(path: &Path, content: &Content) -> Result<(Config, bool)> {
+    let meta = Meta { path, content };
     let arch = meta.string("general.architecture")?;
     let (model_type, architecture, permuted) = match arch.as_str() {
         "llama" => ("llama", "LlamaForCausalLM", true),
@@ -63,22 +83,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<(Config, HashMap<String
     let config: Config = serde_json::from_value(json).map_err(|e| gguf_err(path, e.to_string()))?;
     config.validate()?;
 
-    let mut weights = HashMap::new();
-    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-    for name in names {
-        let Some(hf) = hf_name(&name) else { continue };
-        let q = content
-            .tensor(&mut file, &name, device)
-            .map_err(|e| gguf_err(path, format!("tensor {name}: {e}")))?;
-        let mut t = q.dequantize(device)?.to_dtype(DType::F32)?;
-        if permuted && hf.ends_with("self_attn.q_proj.weight") {
-            t = unpermute(&t, heads)?;
-        } else if permuted && hf.ends_with("self_attn.k_proj.weight") {
-            t = unpermute(&t, kv_heads)?;
-        }
-        weights.insert(hf, t);
-    }
-    Ok((config, weights))
+    Ok((config, permuted))
 }
 
 /// Inverts llama.cpp's `permute`: rows `(heads, 2, d/2)` were stored as
@@ -98,7 +103,7 @@ pub fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
 }
 
 /// The Hugging Face key of a GGUF tensor name, or `None` for tensors we skip.
-fn hf_name(gguf: &str) -> Option<String> {
+pub(crate) fn hf_name(gguf: &str) -> Option<String> {
     match gguf {
         "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
         "output_norm.weight" => return Some("model.norm.weight".into()),
@@ -124,7 +129,7 @@ fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{kind}"))
 }
 
-fn gguf_err(path: &Path, message: String) -> SftError {
+pub(crate) fn gguf_err(path: &Path, message: String) -> SftError {
     SftError::Gguf {
         path: path.to_path_buf(),
         message,

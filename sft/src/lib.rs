@@ -5,24 +5,34 @@
 //!   a backward pass ([`ops`], [`rope`]); training forward with causal, padding and
 //!   packed block-diagonal masks ([`mask`]). Loads Hugging Face directories
 //!   ([`weights`]) and llama/qwen2 GGUF files ([`gguf`]).
+//!   Frozen weights multiply through [`frozen_matmul`], whose backward skips the
+//!   weight's gradient.
 //! - [`lora`], [`peft`]: adapters with PEFT's key names and files; merging.
 //! - [`loss`], [`optim`], [`schedule`], [`clip`]: masked cross-entropy, AdamW with
 //!   saveable state, warmup + cosine/linear, global-norm clipping.
 //! - [`train`], [`checkpoint`], [`data`]: the loop with accumulation, eval, metrics
 //!   and checkpoints that resume exactly.
-//! - [`prepare`], [`finetune`], [`plot`]: SFT records to examples with the model's
-//!   chat template, a whole run from one settings struct, and metrics curves as PNG.
+//! - [`prepare`], [`finetune`], [`plot`], [`bar_chart`]: SFT records to examples with
+//!   the model's chat template, a whole run from one settings struct, metrics curves
+//!   and bar charts as PNG.
+//!
+//! [`bench`] times the training step for `distill bench train`.
 //!
 //! Parity with PyTorch is pinned by fixtures under `sft/fixtures/`, written by the
 //! Python scripts there (never run in CI).
 
 pub mod attention;
+pub mod bar_chart;
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod finetune;
+pub mod frozen_matmul;
+pub mod fused;
+pub mod generate;
 pub mod gguf;
 pub mod linear;
 pub mod lora;

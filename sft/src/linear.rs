@@ -33,12 +33,18 @@ pub fn dropout(x: &Tensor, p: f32, ctx: &mut ForwardCtx) -> Result<Tensor> {
     if p <= 0.0 {
         return Ok(x.clone());
     }
-    let keep = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.uniform() >= p { keep } else { 0.0 })
-        .collect();
+    let mask = dropout_mask(rng, x.elem_count(), p);
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
     Ok((x * mask)?)
+}
+
+/// `n` inverted-dropout multipliers (`0` or `1 / (1 - p)`), one draw of `rng` each:
+/// the mask [`dropout`] applies, also redrawn by the fused LoRA op's backward.
+pub(crate) fn dropout_mask(rng: &mut Rng, n: usize, p: f32) -> Vec<f32> {
+    let keep = 1.0 / (1.0 - p);
+    (0..n)
+        .map(|_| if rng.uniform() >= p { keep } else { 0.0 })
+        .collect()
 }
 
 /// A linear layer with the checkpoint's `(out, in)` weight.
@@ -53,15 +59,49 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// `(..., in)` -> `(..., out)`.
+    /// `(..., in)` -> `(..., out)`. A LoRA projection over a frozen f32 CPU weight
+    /// runs as one fused op ([`crate::fused::lora`]); everything else is composed.
     pub fn forward(&self, x: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let Some(l) = &self.lora else {
+            return self.forward_composed(x, ctx);
+        };
+        let mut ts = vec![x, &self.weight];
+        ts.extend(self.bias.as_ref());
+        if self.weight.is_variable() || !crate::fused::fusable(&ts) {
+            return self.forward_composed(x, ctx);
+        }
+        let dims = x.dims().to_vec();
+        let in_dim = dims.last().copied().unwrap_or(1);
+        let rows = x.elem_count() / in_dim.max(1);
+        let p = if ctx.rng.is_some() { l.dropout } else { 0.0 };
+        let y = crate::fused::lora::lora_linear(
+            &x.reshape((rows, in_dim))?,
+            &self.weight,
+            self.bias.as_ref(),
+            l.a.as_tensor(),
+            l.b.as_tensor(),
+            l.scale,
+            p,
+            ctx.rng.as_mut(),
+        )?;
+        let mut out_dims = dims;
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.weight.dim(0)?;
+        }
+        Ok(y.reshape(out_dims)?)
+    }
+
+    /// The same projection from candle's differentiable ops (every intermediate stays
+    /// in the graph): the path for full fine-tuning, other devices and dtypes, and the
+    /// reference the fused op is tested against.
+    pub(crate) fn forward_composed(&self, x: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims.last().copied().unwrap_or(1);
         let rows = x.elem_count() / in_dim.max(1);
         // (rows, in)
         let x2 = x.reshape((rows, in_dim))?;
         // (rows, out)
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = crate::frozen_matmul::matmul_wt(&x2, &self.weight)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }

@@ -27,12 +27,45 @@ impl MaskedLoss {
 ///
 /// `logits` `(batch, seq, vocab)`, `input_ids` and `loss_mask` `(batch, seq)`.
 /// An all-zero mask is an error: it would train on nothing.
+///
+/// f32 CPU logits go through the fused op [`crate::fused::cross_entropy`] (no
+/// shifted copy, no log-softmax tensor kept for backward); others are composed.
 pub fn causal_lm_loss(
     logits: &Tensor,
     input_ids: &Tensor,
     loss_mask: &Tensor,
 ) -> Result<MaskedLoss> {
-    let (b, s, v) = logits.dims3()?;
+    if !crate::fused::fusable(&[logits]) {
+        return causal_lm_loss_composed(logits, input_ids, loss_mask);
+    }
+    check_shapes(logits, input_ids, loss_mask)?;
+    let (b, s, _) = logits.dims3()?;
+    let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+    let mask = loss_mask.ne(0u32)?.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+    let mut targets = vec![0u32; b * s];
+    let mut weights = vec![0f32; b * s];
+    let mut tokens = 0usize;
+    for i in 0..b {
+        for t in 0..s - 1 {
+            if mask[i][t + 1] != 0 {
+                targets[i * s + t] = ids[i][t + 1];
+                weights[i * s + t] = 1.0;
+                tokens += 1;
+            }
+        }
+    }
+    if tokens == 0 {
+        return Err(SftError::InvalidArgument(
+            "the loss mask selects no token to train on".into(),
+        ));
+    }
+    let sum = crate::fused::cross_entropy::masked_cross_entropy(logits, targets, weights)?;
+    Ok(MaskedLoss { sum, tokens })
+}
+
+/// Checks that the shapes agree and that there are at least 2 positions.
+fn check_shapes(logits: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> Result<()> {
+    let (b, s, _) = logits.dims3()?;
     if input_ids.dims() != [b, s] || loss_mask.dims() != [b, s] {
         return Err(SftError::InvalidArgument(format!(
             "logits {:?}, input_ids {:?} and loss_mask {:?} disagree",
@@ -46,6 +79,18 @@ pub fn causal_lm_loss(
             "sequences need at least 2 tokens".into(),
         ));
     }
+    Ok(())
+}
+
+/// [`causal_lm_loss`] from candle's differentiable ops: the path off the CPU and the
+/// reference the fused op is tested against.
+pub(crate) fn causal_lm_loss_composed(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<MaskedLoss> {
+    check_shapes(logits, input_ids, loss_mask)?;
+    let (b, s, v) = logits.dims3()?;
     // (batch, seq - 1, vocab) predicting (batch, seq - 1)
     let pred = logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
     let targets = input_ids

@@ -1,4 +1,5 @@
-//! The gated SiLU MLP of Llama-family decoders.
+//! The gated SiLU MLP of Llama-family decoders (`silu(g)·u` fused on the CPU:
+//! [`crate::fused::swiglu`]).
 
 use crate::error::Result;
 use crate::linear::{ForwardCtx, Linear};
@@ -18,8 +19,13 @@ pub struct Mlp {
 impl Mlp {
     /// `down(silu(gate(x)) * up(x))`, `(batch, seq, hidden)` -> same.
     pub(crate) fn forward(&self, x: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
-        let g = self.gate_proj.forward(x, ctx)?.silu()?;
+        let g = self.gate_proj.forward(x, ctx)?;
         let u = self.up_proj.forward(x, ctx)?;
-        self.down_proj.forward(&(g * u)?, ctx)
+        let h = if crate::fused::fusable(&[&g, &u]) {
+            crate::fused::swiglu::silu_mul(&g, &u)?
+        } else {
+            (g.silu()? * u)?
+        };
+        self.down_proj.forward(&h, ctx)
     }
 }

@@ -298,7 +298,7 @@ impl CausalLm {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
         let (b, s, h) = hidden.dims3()?;
         // (batch * seq, hidden) x (hidden, vocab) -> (batch, seq, vocab)
-        let logits = hidden.reshape((b * s, h))?.matmul(&head.t()?)?;
+        let logits = crate::frozen_matmul::matmul_wt(&hidden.reshape((b * s, h))?, head)?;
         Ok(logits.reshape((b, s, ()))?)
     }
 

@@ -1,12 +1,22 @@
 //! Differentiable compositions of the ops whose fused candle kernels have no backward
-//! pass: RMSNorm and softmax.
+//! pass: RMSNorm and softmax (RMSNorm dispatches to a fused op on the CPU).
 
 use crate::error::Result;
 use candle_core::{D, Tensor};
 
 /// RMSNorm as Hugging Face's `LlamaRMSNorm`: `w * x / sqrt(mean(x^2) + eps)` over the
-/// last dimension, computed in f32.
+/// last dimension, computed in f32. f32 CPU tensors go through the fused op
+/// [`crate::fused::rms_norm`] (one output kept for backward instead of five).
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    if crate::fused::fusable(&[x, weight]) {
+        return crate::fused::rms_norm::rms_norm(x, weight, eps);
+    }
+    rms_norm_composed(x, weight, eps)
+}
+
+/// [`rms_norm`] from differentiable ops: the path off the CPU and the fused op's
+/// test reference.
+pub(crate) fn rms_norm_composed(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
     let x = x.to_dtype(candle_core::DType::F32)?;
     // (..., 1)

@@ -85,7 +85,7 @@ pub fn curves(metrics: &[StepMetrics]) -> Vec<Curve> {
         .collect()
 }
 
-fn plot_err(e: impl std::fmt::Display) -> SftError {
+pub(crate) fn plot_err(e: impl std::fmt::Display) -> SftError {
     SftError::Plot(e.to_string())
 }
 
@@ -113,9 +113,9 @@ pub fn render_rgb(curves: &[Curve], width: u32, height: u32) -> Result<Vec<u8>> 
 }
 
 /// The font family name the plots use, registered once from bundled bytes.
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
-fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         plotters::style::register_font(

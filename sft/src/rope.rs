@@ -1,5 +1,6 @@
 //! Rotary position embeddings built from differentiable ops (candle's fused rotary
-//! kernels have no backward pass), with Llama 3 and linear frequency scaling.
+//! kernels have no backward pass), with Llama 3 and linear frequency scaling; on the
+//! CPU in f32 the rotation is the fused op [`crate::fused::rope`].
 
 use crate::config::Config;
 use crate::error::Result;
@@ -80,7 +81,17 @@ fn rotate_half(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Rotates `x` `(batch, heads, seq, head_dim)` by `cos`/`sin` `(batch, seq, head_dim)`.
+/// f32 CPU tensors go through the fused op [`crate::fused::rope`].
 pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    if crate::fused::fusable(&[x, cos, sin]) {
+        return crate::fused::rope::rope(x, cos, sin);
+    }
+    apply_composed(x, cos, sin)
+}
+
+/// [`apply`] from differentiable ops: the path off the CPU and the fused op's test
+/// reference.
+pub(crate) fn apply_composed(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     // (batch, 1, seq, head_dim)
     let cos = cos.unsqueeze(1)?;
     let sin = sin.unsqueeze(1)?;

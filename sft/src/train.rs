@@ -12,6 +12,7 @@ use crate::model::CausalLm;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::Rng;
 use crate::schedule::{Decay, Schedule};
+use candle_core::Var;
 use candle_core::backprop::GradStore;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -282,17 +283,12 @@ impl Trainer {
     /// The example indices of the step with 0-based index `step`: a per-epoch
     /// shuffle seeded by (seed, epoch), so the data position is a function of the step.
     fn step_examples(&self, step: u64) -> Vec<usize> {
-        let epoch = step / self.steps_per_epoch;
-        let within = (step % self.steps_per_epoch) as usize;
-        let mut order: Vec<usize> = (0..self.n_examples).collect();
-        let mut rng = Rng::new(self.cfg.seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch));
-        for i in (1..order.len()).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
-        let per_step = self.cfg.batch_size * self.cfg.grad_accum;
-        let start = within * per_step;
-        order[start..(start + per_step).min(self.n_examples)].to_vec()
+        step_indices(
+            self.cfg.seed,
+            self.n_examples,
+            self.cfg.batch_size * self.cfg.grad_accum,
+            step,
+        )
     }
 
     fn train_step(&mut self, train: &[Example]) -> Result<StepMetrics> {
@@ -322,22 +318,7 @@ impl Trainer {
             hits += h;
             counted += n;
             let grads = (loss.sum / step_tokens as f64)?.backward()?;
-            acc = Some(match acc {
-                None => grads,
-                Some(mut a) => {
-                    let mut g = grads;
-                    for (_, v) in self.model.trainable() {
-                        if let Some(gi) = g.remove(v.as_tensor()) {
-                            let sum = match a.remove(v.as_tensor()) {
-                                Some(prev) => (prev + gi)?,
-                                None => gi,
-                            };
-                            a.insert(v.as_tensor(), sum);
-                        }
-                    }
-                    a
-                }
-            });
+            acc = Some(accumulate_grads(acc, grads, self.model.trainable())?);
         }
         let mut grads = acc.ok_or_else(|| SftError::InvalidArgument("empty step".into()))?;
         let grad_norm = match self.cfg.max_grad_norm {
@@ -388,6 +369,47 @@ impl Trainer {
     }
 }
 
+/// The example indices of the optimizer step with 0-based index `step`, `per_step`
+/// at a time: a per-epoch shuffle of `0..n` seeded by (seed, epoch), so the data
+/// position is a function of the step alone (what exact resume relies on). The last
+/// step of an epoch may be short.
+pub fn step_indices(seed: u64, n: usize, per_step: usize, step: u64) -> Vec<usize> {
+    let per_step = per_step.max(1);
+    let steps_per_epoch = n.div_ceil(per_step).max(1) as u64;
+    let epoch = step / steps_per_epoch;
+    let within = (step % steps_per_epoch) as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(epoch));
+    for i in (1..order.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    let start = (within * per_step).min(n);
+    order[start..(start + per_step).min(n)].to_vec()
+}
+
+/// Adds a micro-batch's gradients of `params` to the running sum `acc` (gradient
+/// accumulation); `None` starts a new sum.
+pub fn accumulate_grads(
+    acc: Option<GradStore>,
+    mut grads: GradStore,
+    params: &[(String, Var)],
+) -> Result<GradStore> {
+    let Some(mut a) = acc else {
+        return Ok(grads);
+    };
+    for (_, v) in params {
+        if let Some(gi) = grads.remove(v.as_tensor()) {
+            let sum = match a.remove(v.as_tensor()) {
+                Some(prev) => (prev + gi)?,
+                None => gi,
+            };
+            a.insert(v.as_tensor(), sum);
+        }
+    }
+    Ok(a)
+}
+
 /// A digest of what must match for a checkpoint to be resumable.
 fn fingerprint(cfg: &TrainConfig, n_examples: usize, model: &CausalLm) -> Result<String> {
     let params: Vec<(String, Vec<usize>)> = model
@@ -410,7 +432,8 @@ fn fingerprint(cfg: &TrainConfig, n_examples: usize, model: &CausalLm) -> Result
     Ok(format!("{h:016x}"))
 }
 
-fn append_metrics(path: &Path, m: &StepMetrics) -> Result<()> {
+/// Appends one record as a JSON line to `path` (a run's `metrics.jsonl`).
+pub fn append_metrics<T: Serialize>(path: &Path, m: &T) -> Result<()> {
     let line = serde_json::to_string(m).map_err(|e| SftError::InvalidArgument(e.to_string()))?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -426,17 +449,20 @@ fn append_metrics(path: &Path, m: &StepMetrics) -> Result<()> {
     })
 }
 
-/// Drops metric lines past `step` (written after the checkpoint a run resumes from).
-fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+/// Drops metric lines past `step` (written after the checkpoint a run resumes from);
+/// any JSON line with a numeric `step` field counts, so other trainers' richer records
+/// are handled too.
+pub fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
-            serde_json::from_str::<StepMetrics>(l)
-                .map(|m| m.step <= step)
-                .unwrap_or(false)
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                .is_some_and(|s| s <= step)
         })
         .collect();
     let mut out = kept.join("\n");

@@ -21,6 +21,9 @@ pub enum Command {
     /// The synth pipeline against a scripted in-process teacher of fixed latency:
     /// problems/s next to the ideal `concurrency / latency`.
     Synth(SynthArgs),
+    /// One training step (forward, backward, AdamW) of the student, LoRA and full:
+    /// tokens/s and peak RSS next to PyTorch eager when torch is installed.
+    Train(super::bench_train::TrainArgs),
 }
 
 /// Arguments of `distill bench synth`.
@@ -85,6 +88,7 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => bench_sandbox(args),
         Command::Dedup(args) => bench_dedup(args),
         Command::Synth(args) => bench_synth(args),
+        Command::Train(args) => super::bench_train::execute(args),
     }
 }
 

@@ -1,12 +1,18 @@
 //! Subcommand definitions and dispatch.
 
 mod bench;
+mod bench_train;
 mod data;
+mod demo;
+mod dpo;
+mod eval;
 mod plot;
+mod progress;
 mod sandbox;
 mod setup;
 mod sft;
 mod synth;
+mod synth_problems;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Fetch, verify and build the Python runtime and data into the cache.
     Setup(setup::Args),
+    /// The whole recipe on embedded defaults: synth → SFT → DPO → eval → report.
+    Demo(Box<demo::Args>),
     /// Inspect, check and transform data files.
     #[command(subcommand)]
     Data(data::Command),
@@ -39,6 +47,10 @@ enum Command {
     Synth(Box<synth::Args>),
     /// Supervised fine-tuning (LoRA or full) of a GGUF or Hugging Face model on SFT data.
     Sft(Box<sft::Args>),
+    /// pass@k of a model on a benchmark, checked in the sandbox; or --compare two evals.
+    Eval(Box<eval::Args>),
+    /// Preference optimization (DPO and variants; LoRA or full) on preference pairs.
+    Dpo(Box<dpo::Args>),
     /// Render a training run's metrics.jsonl curves to PNG.
     Plot(plot::Args),
 }
@@ -47,11 +59,14 @@ enum Command {
 pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Setup(args) => setup::execute(args),
+        Command::Demo(args) => demo::execute(*args),
         Command::Data(command) => data::execute(command),
         Command::Sandbox(command) => sandbox::execute(command),
         Command::Synth(args) => synth::execute(*args),
         Command::Bench(command) => bench::execute(command),
         Command::Sft(args) => sft::execute(*args),
+        Command::Eval(args) => eval::execute(*args),
+        Command::Dpo(args) => dpo::execute(*args),
         Command::Plot(args) => plot::execute(args),
     }
 }

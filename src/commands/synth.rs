@@ -2,28 +2,37 @@
 //! as verified SFT records and DPO pairs in a resumable run directory.
 
 use anyhow::Context;
-use sandbox::artifacts::{ArtifactStore, FetchMode};
+use sandbox::artifacts::{ArtifactStore, FetchMode, QWEN25_CODER_05B_GGUF};
 use sandbox::{Limits, Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use synth::teacher::local::{LocalTeacher, LocalTeacherOptions};
 use synth::{Checker, DpoRejected, OpenAiConfig, OpenAiTeacher, SftDialogue, SynthOptions};
 
-/// Arguments of `distill synth`.
+/// Arguments of `distill synth` (or its `problems` subcommand).
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    /// `distill synth problems`: generate problems from seed snippets instead.
+    #[command(subcommand)]
+    command: Option<SynthCommand>,
     /// Problems (JSON Lines of `Problem` records).
+    #[arg(long, required = true)]
+    problems: Option<PathBuf>,
+    /// OpenAI-compatible base URL up to the API version, e.g. `http://127.0.0.1:8000/v1`;
+    /// or `local:PATH` for an in-process model (a `.gguf` file or a Hugging Face
+    /// directory); `local:` alone is the Qwen2.5-Coder-0.5B-Instruct that `distill
+    /// setup` cached.
+    #[arg(long, required = true)]
+    teacher: Option<String>,
+    /// Model name sent to the teacher (required for a URL; for `local:` it replaces
+    /// the file name in provenance).
     #[arg(long)]
-    problems: PathBuf,
-    /// OpenAI-compatible base URL up to the API version, e.g. `http://127.0.0.1:8000/v1`.
-    #[arg(long)]
-    teacher: String,
-    /// Model name sent to the teacher.
-    #[arg(long)]
-    model: String,
+    model: Option<String>,
     /// Run directory (re-running the same command resumes).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
     /// Environment variable holding the API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     api_key_env: String,
@@ -45,15 +54,20 @@ pub struct Args {
     /// Most tokens per answer.
     #[arg(long, default_value_t = 2048)]
     max_tokens: u32,
-    /// Teacher requests in flight.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Teacher requests in flight (default: 32 for a server, one per core for a local
+    /// model).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Retries of a failed teacher call (429, 5xx, timeouts, malformed bodies).
     #[arg(long, default_value_t = 6)]
     retries: u32,
     /// Teacher request timeout, e.g. `300s`.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     request_timeout: std::time::Duration,
+    /// Check assert-style answers without their own top-level demo code and
+    /// self-tests (only imports, definitions and assignments run, as EvalPlus does).
+    #[arg(long)]
+    strip_demo_code: bool,
     /// Keep the feedback turns in the SFT dialogues (default: problem → final answer).
     #[arg(long)]
     sft_feedback: bool,
@@ -74,37 +88,120 @@ pub struct Args {
     force: bool,
 }
 
-pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        !args.teacher.starts_with("local:"),
-        "--teacher local:DIR (the in-process GGUF teacher) is not available yet; \
-         serve the model behind an OpenAI-compatible server and pass its URL"
-    );
-    let (problems, read) = synth::load_problems(&args.problems, args.lenient)?;
-    for bad in &read.bad {
-        eprintln!("{bad}");
-    }
-    let mut teacher = OpenAiConfig::new(&args.teacher, &args.model);
-    teacher.api_key_env = args.api_key_env.clone();
-    teacher.request_timeout = args.request_timeout;
-    teacher.max_concurrency = args.concurrency;
-    teacher.retry.max_retries = args.retries;
-    let teacher: Arc<dyn synth::Teacher> = Arc::new(OpenAiTeacher::new(teacher)?);
+/// Subcommands of `distill synth`.
+#[derive(Debug, clap::Subcommand)]
+enum SynthCommand {
+    /// Turn seed code snippets into verified `Problem` records (OSS-Instruct style).
+    Problems(Box<super::synth_problems::Args>),
+}
 
+/// The teacher flags shared by `distill synth` and `distill synth problems`.
+pub(super) struct TeacherFlags<'a> {
+    /// `--teacher`: a URL or `local:PATH`.
+    pub spec: &'a str,
+    /// `--model`.
+    pub model: Option<&'a str>,
+    /// `--concurrency`.
+    pub concurrency: Option<usize>,
+    /// `--api-key-env`.
+    pub api_key_env: &'a str,
+    /// `--request-timeout`.
+    pub request_timeout: std::time::Duration,
+    /// `--retries`.
+    pub retries: u32,
+}
+
+/// The teacher `--teacher` names and its number of requests in flight.
+fn teacher(args: &Args, spec: &str) -> anyhow::Result<(Arc<dyn synth::Teacher>, usize)> {
+    build_teacher(&TeacherFlags {
+        spec,
+        model: args.model.as_deref(),
+        concurrency: args.concurrency,
+        api_key_env: &args.api_key_env,
+        request_timeout: args.request_timeout,
+        retries: args.retries,
+    })
+}
+
+/// Builds the teacher the flags name and its number of requests in flight.
+pub(super) fn build_teacher(
+    args: &TeacherFlags<'_>,
+) -> anyhow::Result<(Arc<dyn synth::Teacher>, usize)> {
+    if let Some(path) = args.spec.strip_prefix("local:") {
+        let path = if path.is_empty() {
+            ArtifactStore::from_env(FetchMode::Offline)
+                .file(&QWEN25_CODER_05B_GGUF)
+                .context("the default local teacher is not cached; run `distill setup`")?
+        } else {
+            PathBuf::from(path)
+        };
+        let concurrency = args
+            .concurrency
+            .unwrap_or_else(synth::teacher::local::default_concurrency)
+            .max(1);
+        eprintln!("loading {} ...", path.display());
+        let options = LocalTeacherOptions {
+            concurrency,
+            model_name: args.model.map(str::to_string),
+            ..LocalTeacherOptions::default()
+        };
+        let teacher = LocalTeacher::load(&path, &options)?;
+        return Ok((Arc::new(teacher), concurrency));
+    }
+    let model = args.model.context(
+        "--model NAME is required with a URL teacher (the model name the server expects)",
+    )?;
+    let concurrency = args.concurrency.unwrap_or(32).max(1);
+    let mut config = OpenAiConfig::new(args.spec, model);
+    config.api_key_env = args.api_key_env.to_string();
+    config.request_timeout = args.request_timeout;
+    config.max_concurrency = concurrency;
+    config.retry.max_retries = args.retries;
+    Ok((Arc::new(OpenAiTeacher::new(config)?), concurrency))
+}
+
+/// Opens the sandbox on the installed runtime and a checker with deadline `timeout`.
+pub(super) fn open_checker(
+    workers: Option<usize>,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Arc<Checker>> {
     let store = ArtifactStore::from_env(FetchMode::Offline);
     let runtime = sandbox::runtime::locate(&store)?;
     let runtime_sha = runtime.sha256.clone();
     let sandbox = Sandbox::open(SandboxOptions {
         runtime: Some(runtime),
-        workers: args.workers,
+        workers,
         isolation: super::sandbox::process_workers()?,
         ..SandboxOptions::default()
     })?;
     let limits = Limits {
-        timeout: args.timeout,
+        timeout,
         ..Limits::default()
     };
-    let checker = Arc::new(Checker::new(Arc::new(sandbox), limits, Some(runtime_sha)));
+    Ok(Arc::new(Checker::new(
+        Arc::new(sandbox),
+        limits,
+        Some(runtime_sha),
+    )))
+}
+
+pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(SynthCommand::Problems(sub)) = args.command {
+        return super::synth_problems::execute(*sub);
+    }
+    let (Some(problems_path), Some(spec), Some(out)) = (
+        args.problems.as_ref(),
+        args.teacher.as_deref(),
+        args.out.as_ref(),
+    ) else {
+        anyhow::bail!("--problems, --teacher and --out are required");
+    };
+    let (problems, read) = synth::load_problems(problems_path, args.lenient)?;
+    for bad in &read.bad {
+        eprintln!("{bad}");
+    }
+    let (teacher, concurrency) = teacher(&args, spec)?;
+    let checker = open_checker(args.workers, args.timeout)?;
     let options = SynthOptions {
         samples: args.samples,
         max_feedback: args.max_feedback,
@@ -125,16 +222,32 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             DpoRejected::AnyFailure
         },
-        concurrency: args.concurrency * 2,
+        concurrency: concurrency * 2,
         force: args.force,
+        strip_demo_code: args.strip_demo_code,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(synth::run_synth(
-        &args.out, &problems, teacher, checker, &options,
-    ))?;
+    let watch = super::progress::JournalWatch::start(out, problems.len() as u64);
+    // Ctrl-C drops the run between awaits: every journal line is written whole (writes
+    // are synchronous), so the directory resumes with at most the calls in flight lost.
+    let report = runtime.block_on(async {
+        tokio::select! {
+            r = synth::run_synth(out, &problems, teacher, checker, &options) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    watch.stop();
+    let Some(report) = report else {
+        eprintln!(
+            "interrupted: finished answers are saved in {}; run the same command again to resume",
+            out.display()
+        );
+        return Ok(ExitCode::from(130));
+    };
+    let report = report?;
     println!("{}", report.summary());
     Ok(
         if report.unfinished > 0 || !report.bad_problems.is_empty() {

@@ -226,6 +226,19 @@ impl Checker {
         Ok(None)
     }
 
+    /// `code` without its top-level demo code (see [`crate::strip`]); `None` when it
+    /// does not parse (the gate then reports the syntax error) or nothing is left.
+    pub async fn strip_demo_code(&self, code: &str) -> Result<Option<String>, SandboxError> {
+        let outcome = self
+            .run(Job::new(crate::strip::STRIP_PROGRAM).with_stdin(code.as_bytes().to_vec()))
+            .await?;
+        if outcome.status != Status::Ok {
+            return Ok(None);
+        }
+        let kept: Option<String> = serde_json::from_str(outcome.stdout.text().trim()).ok();
+        Ok(kept.filter(|k| !k.trim().is_empty()))
+    }
+
     /// Gate, then tests: the verdict on `code` for `problem`.
     pub async fn check(&self, problem: &Problem, code: &str) -> Result<Verdict, SandboxError> {
         if let Some(syntax) = self.compile_gate(code).await? {

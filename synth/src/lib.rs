@@ -11,21 +11,26 @@
 pub mod bench;
 pub mod check;
 mod error;
+pub mod eval;
 pub mod extract;
 pub mod options;
 pub mod outputs;
+pub mod problem_gen;
 mod problem_loop;
 pub mod prompt;
 pub mod report;
 pub mod run;
+pub mod strip;
 mod synth;
 pub mod teacher;
 
 pub use bench::{SynthBench, bench_synth};
 pub use check::{Checker, Verdict, VerdictClass};
 pub use error::{SynthError, TeacherError};
+pub use eval::{EvalError, EvalOptions, EvalSummary, run_eval};
 pub use options::{DpoRejected, SftDialogue, SynthOptions};
 pub use report::Report;
 pub use synth::{load_problems, run_synth};
+pub use teacher::local::LocalTeacher;
 pub use teacher::openai::{OpenAiConfig, OpenAiTeacher};
 pub use teacher::{ChatRequest, Completion, RetryPolicy, SamplingParams, Teacher};

@@ -48,6 +48,10 @@ pub struct SynthOptions {
     /// Resume even when the run directory's fingerprint differs (the stored config is
     /// replaced). Default: false.
     pub force: bool,
+    /// Check assert-style answers without their own top-level demo code and
+    /// self-tests ([`crate::strip`]); the journal's `code` is what was checked, and
+    /// the SFT/DPO answers are that code in a fenced block. Default: false.
+    pub strip_demo_code: bool,
 }
 
 impl Default for SynthOptions {
@@ -61,6 +65,7 @@ impl Default for SynthOptions {
             dpo_rejected: DpoRejected::AnyFailure,
             concurrency: 64,
             force: false,
+            strip_demo_code: false,
         }
     }
 }

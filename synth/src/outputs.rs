@@ -53,6 +53,16 @@ fn summary(a: &Attempt) -> AttemptSummary {
     }
 }
 
+/// The assistant message of an attempt in the outputs: as the teacher wrote it, or,
+/// when the run strips demo code, the checked code alone in a fenced block (so the
+/// data never carries a self-test the verdict ignored, or a truncated tail).
+fn answer(a: &Attempt, options: &SynthOptions) -> String {
+    match (&a.code, options.strip_demo_code) {
+        (Some(code), true) => format!("```python\n{}\n```", code.trim_end()),
+        _ => a.completion.clone(),
+    }
+}
+
 fn class(a: &Attempt) -> VerdictClass {
     VerdictClass::of_record(a.outcome.status, a.code.is_some())
 }
@@ -75,7 +85,7 @@ pub fn sft_records(
             SftDialogue::Clean => passed.messages.iter().take(2).cloned().collect(),
             SftDialogue::Feedback => passed.messages.clone(),
         };
-        messages.push(Message::assistant(passed.completion.clone()));
+        messages.push(Message::assistant(answer(passed, options)));
         let mut extra = Map::new();
         extra.insert("sample".into(), json!(passed.sample));
         extra.insert("turn".into(), json!(passed.turn));
@@ -104,7 +114,7 @@ pub fn dpo_records(
     });
     let mut out = Vec::new();
     for (good, bad) in chosen.zip(rejected) {
-        if good.completion == bad.completion {
+        if answer(good, options) == answer(bad, options) {
             continue;
         }
         let prompt: Vec<Message> = good.messages.iter().take(2).cloned().collect();
@@ -119,8 +129,8 @@ pub fn dpo_records(
         );
         let mut record = DpoRecord::new(
             prompt,
-            vec![Message::assistant(good.completion.clone())],
-            vec![Message::assistant(bad.completion.clone())],
+            vec![Message::assistant(answer(good, options))],
+            vec![Message::assistant(answer(bad, options))],
         );
         record.meta = provenance(base, good, vec![summary(bad), summary(good)], extra);
         out.push(record);

@@ -11,7 +11,7 @@ use crate::run::cache::CallCache;
 use crate::run::journal::{DoneRecord, DoneStatus};
 use crate::teacher::{ChatRequest, Completion, Teacher, TeacherError};
 use datasets::jsonl::JsonlWriter;
-use datasets::records::{Attempt, Message, Problem, Teacher as TeacherInfo, Usage};
+use datasets::records::{Attempt, Message, Problem, Teacher as TeacherInfo, TestType, Usage};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,6 +127,19 @@ impl Shared {
         Ok(done)
     }
 
+    /// `code` without its demo code when the run strips it (assert-style problems).
+    async fn stripped(&self, problem: &Problem, code: String) -> Result<String, ProblemError> {
+        if !self.options.strip_demo_code || problem.test_type != TestType::Assert {
+            return Ok(code);
+        }
+        let kept = self
+            .checker
+            .strip_demo_code(&code)
+            .await
+            .map_err(|e| ProblemError::Fatal(e.into()))?;
+        Ok(kept.unwrap_or(code))
+    }
+
     /// One sample with its feedback turns; whether it passed.
     async fn run_sample(&self, problem: &Problem, sample: u32) -> Result<bool, ProblemError> {
         let params = self.options.params.for_sample(sample);
@@ -139,6 +152,7 @@ impl Shared {
             let answer = self.ask(&request, sample).await?;
             let (code, verdict) = match extract_code(&answer.content) {
                 Ok(code) => {
+                    let code = self.stripped(problem, code).await?;
                     let v = self
                         .checker
                         .check(problem, &code)

@@ -9,11 +9,12 @@ use crate::check::Verdict;
 use datasets::records::{Message, Problem, TestType};
 
 /// Version of the prompt template below.
-pub const TEMPLATE_VERSION: &str = "synth-prompt.v1";
+pub const TEMPLATE_VERSION: &str = "synth-prompt.v2";
 
 /// The system message.
 pub const SYSTEM: &str = "You are an expert Python programmer. Answer with exactly one \
-complete, self-contained Python program in a single ```python fenced code block.";
+complete, self-contained Python program in a single ```python fenced code block. \
+Do not include tests, example usage or explanations.";
 
 /// Most characters of stderr/traceback quoted back in a feedback message.
 pub const FEEDBACK_TAIL_CHARS: usize = 1500;
@@ -23,7 +24,7 @@ pub fn initial_messages(problem: &Problem) -> Vec<Message> {
     let how = match problem.test_type {
         TestType::Assert => match &problem.entry_point {
             Some(name) => format!(
-                "Write the complete solution, including the function `{name}`. \
+                "Write the complete solution, including `{name}` with exactly that name. \
                  It will be checked by hidden assert-based tests."
             ),
             None => "Write the complete solution. It will be checked by hidden \

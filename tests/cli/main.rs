@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod data_cli;
+mod demo_cli;
+mod dpo_cli;
+mod eval_cli;
 mod harness;
 mod humaneval;
 mod process_workers;

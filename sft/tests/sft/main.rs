@@ -5,6 +5,7 @@
 
 mod common;
 mod finetune;
+mod generate;
 mod gradients;
 mod hf_files;
 mod inputs;

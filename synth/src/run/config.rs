@@ -38,6 +38,7 @@ impl RunConfig {
             "max_feedback": options.max_feedback,
             "accept": options.accept,
             "sft_dialogue": options.sft_dialogue,
+            "strip_demo_code": options.strip_demo_code,
             "dpo_rejected": options.dpo_rejected,
             "limits": limits_json(limits),
         });

@@ -2,6 +2,7 @@
 //! request and answer types, the OpenAI-compatible HTTP backend ([`openai`]) and a
 //! scripted in-process teacher for benchmarks ([`scripted`]).
 
+pub mod local;
 pub mod openai;
 mod retry;
 pub mod scripted;

@@ -14,6 +14,7 @@ async fn bench_synth_accepts_every_problem_and_stays_below_the_ideal_rate() {
     // 24 problems at 8 in flight and 200 ms each need at least 3 rounds (0.6 s).
     assert!(b.seconds >= 0.6, "{b:?}");
     assert!(b.efficiency <= 1.0, "{b:?}");
-    // Loose floor (2 shared cores run the sandbox too): the pipeline must overlap calls.
-    assert!(b.problems_per_s > 8.0, "{b:?}");
+    // The pipeline must overlap calls: one call at a time could never exceed
+    // 1 / 200 ms = 5 problems/s, whatever the load on the shared cores.
+    assert!(b.problems_per_s > 5.0, "{b:?}");
 }

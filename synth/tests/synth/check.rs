@@ -1,5 +1,5 @@
 //! The checker on its own: the static gate compiles without running, stdio cases are
-//! compared per case, and failures are classified.
+//! compared per case, failures are classified, and demo code is stripped.
 
 use crate::harness::checker;
 use datasets::records::{Case, Problem, TestType};
@@ -82,4 +82,40 @@ fn stdio_cases_and_failure_classes() {
             .class,
         VerdictClass::Error
     );
+}
+
+#[test]
+fn stripping_keeps_definitions_and_drops_demo_code() {
+    let c = checker();
+    // A typical small-model answer: a correct function, then a self-test with a wrong
+    // expected value and a print.
+    let answer = "import math\n\n@staticmethod\ndef unused():\n    pass\n\nLIMIT: int = 3\n\ndef area(r):\n    return math.pi * r * r\n\nassert area(1) == 3\nprint(area(2))\nif __name__ == \"__main__\":\n    area(3)\n";
+    let kept = block_on(c.strip_demo_code(answer)).unwrap().unwrap();
+    // By hand: the import, the decorated def (decorator line included), the annotated
+    // assignment and `area`, joined by blank lines; the assert, print and main block go.
+    assert_eq!(
+        kept,
+        "import math\n\n@staticmethod\ndef unused():\n    pass\n\nLIMIT: int = 3\n\ndef area(r):\n    return math.pi * r * r\n"
+    );
+    let mut p = Problem::assert_style("p", "area", "assert abs(area(2) - 12.566) < 1e-3");
+    p.entry_point = Some("area".into());
+    // The raw answer fails on its own wrong assert; the stripped one passes the tests.
+    assert_eq!(
+        block_on(c.check(&p, answer)).unwrap().class,
+        VerdictClass::Failed
+    );
+    assert_eq!(
+        block_on(c.check(&p, &kept)).unwrap().class,
+        VerdictClass::Passed
+    );
+    // An answer cut off inside its self-test keeps the complete definitions before it.
+    let truncated =
+        "def area(r):\n    return 3.14159 * r * r\n\ncases = [\n    (1, 3.14),\n    (2,";
+    assert_eq!(
+        block_on(c.strip_demo_code(truncated)).unwrap().unwrap(),
+        "def area(r):\n    return 3.14159 * r * r\n"
+    );
+    // Nothing to keep, or no parse: None (the gate reports the syntax error).
+    assert_eq!(block_on(c.strip_demo_code("print(1)\n")).unwrap(), None);
+    assert_eq!(block_on(c.strip_demo_code("def f(:\n")).unwrap(), None);
 }

@@ -6,9 +6,13 @@
 
 mod bad_input;
 mod bench;
+mod bundled;
 mod check;
 mod crash;
+mod eval;
 mod harness;
+mod local_teacher;
 mod pipeline;
+mod problem_gen;
 mod resume;
 mod server;

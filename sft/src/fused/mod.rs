@@ -1,0 +1,176 @@
+//! Fused training ops with hand-written backward passes (CPU, f32).
+//!
+//! candle's autograd keeps every intermediate of a composed op alive until the loss is
+//! dropped. Each op here computes its forward with ordinary tensor ops (or plain loops)
+//! on *detached* inputs, so the intermediates are freed at once, and attaches the
+//! result to the graph through a custom op whose `cpu_fwd` hands back that
+//! precomputed output. Its `bwd` recomputes what it needs from the inputs (as
+//! activation checkpointing and flash attention do). Only the output stays alive.
+//!
+//! The ops here handle only f32 tensors on the CPU: callers check [`fusable`] first
+//! and keep the composed path for other devices and dtypes. The LoRA projection,
+//! attention core and cross-entropy precompute their output; RMSNorm, rope and
+//! `silu(g)·u` compute it in `cpu_fwd` directly.
+
+pub mod attention;
+pub mod cross_entropy;
+pub mod lora;
+pub mod rms_norm;
+pub mod rope;
+pub mod swiglu;
+
+use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
+use std::sync::Mutex;
+
+/// Whether every tensor is an f32 tensor on the CPU (the fused ops' domain).
+pub fn fusable(ts: &[&Tensor]) -> bool {
+    ts.iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// A forward result computed ahead of the custom op, handed over once by `cpu_fwd`.
+#[derive(Debug, Default)]
+pub(crate) struct Precomputed(Mutex<Option<Tensor>>);
+
+impl Precomputed {
+    /// Holds `t` until the custom op's forward takes it.
+    pub(crate) fn new(t: Tensor) -> Self {
+        Precomputed(Mutex::new(Some(t)))
+    }
+
+    /// Takes the tensor out (so it is freed after the copy) as CPU storage.
+    pub(crate) fn take(&self) -> candle_core::Result<(CpuStorage, Shape)> {
+        let t = self
+            .0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("fused op: poisoned output slot".into()))?
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg("fused op: forward ran twice".into()))?;
+        let shape = t.shape().clone();
+        let data = f32_vec(&t)?;
+        Ok((CpuStorage::F32(data), shape))
+    }
+}
+
+/// A contiguous copy of an f32 CPU tensor's elements.
+pub(crate) fn f32_vec(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    with_f32(t, |s| s.to_vec())
+}
+
+/// Runs `f` on the contiguous f32 elements of a CPU tensor (copying only when the
+/// tensor is strided).
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => {
+            let data = cpu.as_slice::<f32>()?;
+            let (a, b) = layout
+                .contiguous_offsets()
+                .ok_or_else(|| candle_core::Error::Msg("fused op: strided tensor".into()))?;
+            Ok(f(&data[a..b]))
+        }
+        _ => Err(candle_core::Error::Msg(
+            "fused op: tensor is not on the CPU".into(),
+        )),
+    }
+}
+
+/// The contiguous f32 elements of one `cpu_fwd` argument.
+pub(crate) fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused op: strided input".into()))?;
+    Ok(&data[a..b])
+}
+
+/// Splits `rows` rows of `width` elements over the available cores and runs `f` on
+/// each chunk: `f(first_row, out_chunk)`, where `out_chunk` holds those rows'
+/// `out_width` outputs each.
+pub(crate) fn par_rows(
+    rows: usize,
+    out_width: usize,
+    out: &mut [f32],
+    f: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(rows.max(1));
+    let per = rows.div_ceil(threads.max(1)).max(1);
+    if threads <= 1 || out_width == 0 {
+        f(0, out);
+        return;
+    }
+    std::thread::scope(|s| {
+        for (i, chunk) in out.chunks_mut(per * out_width).enumerate() {
+            let f = &f;
+            s.spawn(move || f(i * per, chunk));
+        }
+    });
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Comparison helpers for the fused ops' unit tests.
+    #![allow(clippy::unwrap_used)]
+    use crate::rng::Rng;
+    use candle_core::{Device, Shape, Tensor};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Each test runs on its own thread: a per-thread stream makes its inputs
+        /// reproducible whatever the test order.
+        static STREAM: Cell<u64> = const { Cell::new(0x5EED) };
+    }
+
+    /// Seeded normal samples `mean + std·N(0, 1)` on the CPU.
+    pub fn randn<S: Into<Shape>>(mean: f32, std: f32, shape: S) -> Tensor {
+        let shape = shape.into();
+        let mut rng = Rng::new(STREAM.with(|c| {
+            let s = c.get();
+            c.set(s.wrapping_add(1));
+            s
+        }));
+        let v: Vec<f32> = rng
+            .normal_vec(shape.elem_count(), std)
+            .into_iter()
+            .map(|x| x + mean)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// `max |a - b| / max(max |b|, 1e-6)`.
+    pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
+        let d = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let m = b
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        d / m.max(1e-6)
+    }
+
+    /// Gradients of `sum(y ⊙ probe)`: a random linear functional of `y`, so every
+    /// input's gradient is exercised.
+    pub fn probe_backward(y: &Tensor, probe: &Tensor) -> candle_core::backprop::GradStore {
+        (y * probe).unwrap().sum_all().unwrap().backward().unwrap()
+    }
+
+    /// Asserts `a ≈ b` within `tol` relative to `b`'s largest magnitude.
+    pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
+        assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+        let e = rel_err(a, b);
+        assert!(e < tol, "{what}: relative error {e}");
+    }
+}
