@@ -512,10 +512,14 @@ fn score(label: &str, v: &Value) -> ModelScore {
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
     let problems = v.get("finished").and_then(Value::as_u64).unwrap_or(0);
+    let solved = v
+        .pointer("/outcomes/passed")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     ModelScore {
         name: label.to_string(),
         pass_at_1,
-        solved: (pass_at_1 * problems as f64).round() as u64,
+        solved,
         problems,
     }
 }

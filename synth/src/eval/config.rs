@@ -29,7 +29,7 @@ pub struct EvalOptions {
     /// Evaluate only the first `limit` problems. Default: all.
     pub limit: Option<usize>,
     /// Run only the answer's imports, definitions and assignments, not its own demo
-    /// or self-test code ([`super::sanitize`]). Default: true.
+    /// or self-test code ([`crate::strip`]). Default: true.
     pub sanitize: bool,
     /// Problems worked on at once. Default: 8.
     pub concurrency: usize,

@@ -19,7 +19,6 @@ mod pass_at_k;
 pub mod prompt;
 mod record;
 mod runner;
-pub mod sanitize;
 mod summary;
 
 pub use bench::Bench;

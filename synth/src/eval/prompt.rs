@@ -13,7 +13,7 @@
 //!   (e.g. `encode_cyclic` in HumanEval/38) the answer may rely on, and the answer's
 //!   later definition of the entry point replaces the stub.
 //!
-//! The assembled program is then sanitized ([`super::sanitize`]) unless the eval
+//! The assembled program is then sanitized ([`crate::strip`]) unless the eval
 //! disables it, and the benchmark's tests are appended by the checker.
 //!
 //! Changing any text here changes results, so it comes with a new

@@ -5,7 +5,6 @@
 //! the summary.
 
 use super::prompt::{assemble, eval_messages};
-use super::sanitize::sanitized;
 use super::summary::{EvalSummary, Invocation, summarize};
 use super::{EvalConfig, EvalError, EvalOptions, EvalPaths, ProblemResult, SampleResult};
 use super::{RESULT_FORMAT, pass_at_k};
@@ -190,10 +189,13 @@ async fn run_sample(
                 // The gate on the answer itself, so syntax errors stay `syntax`.
                 match checker.compile_gate(&program).await.map_err(fatal)? {
                     Some(syntax) => syntax,
-                    None => checker
-                        .check(problem, &sanitized(&program))
-                        .await
-                        .map_err(fatal)?,
+                    None => {
+                        // synth's own stripping (crate::strip): only imports,
+                        // definitions and assignments of the program run.
+                        let kept = checker.strip_demo_code(&program).await.map_err(fatal)?;
+                        let program = kept.unwrap_or(program);
+                        checker.check(problem, &program).await.map_err(fatal)?
+                    }
                 }
             } else {
                 checker.check(problem, &program).await.map_err(fatal)?
