@@ -395,6 +395,7 @@ impl DpoTrainer {
                 eval_loss: None,
                 tokens_per_sec: step_tokens as f64 / secs,
                 peak_rss_bytes: sft::train::peak_rss_bytes(),
+                extra: Default::default(),
             },
             rewards_chosen: m.rewards_chosen,
             rewards_rejected: m.rewards_rejected,

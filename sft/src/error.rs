@@ -84,6 +84,20 @@ pub enum SftError {
         /// The path.
         path: PathBuf,
     },
+    /// Teacher and student tokenizers differ, so their distributions are over
+    /// different tokens.
+    #[error(
+        "the teacher's tokenizer differs from the student's at token id {id}: student {student_token}, teacher {teacher_token} (logit distillation needs one vocabulary)"
+    )]
+    VocabMismatch {
+        /// First id where they differ.
+        id: u32,
+        /// The student's token at that id (quoted), or `(none)`.
+        student_token: String,
+        /// The teacher's token at that id (quoted), or `(none)`.
+        teacher_token: String,
+    },
+
     /// Rendering a plot failed.
     #[error("plot: {0}")]
     Plot(String),

@@ -10,8 +10,9 @@
 use crate::error::{Result, SftError};
 use crate::lora::{LoraConfig, LoraTarget};
 use crate::model::{CausalLm, TrainMode};
+use crate::objective::{CrossEntropy, Objective};
 use crate::optim::AdamWConfig;
-use crate::prepare::{ChatTokenizer, PrepareOptions, prepare_file};
+use crate::prepare::{ChatTokenizer, PrepareOptions, Prepared, prepare_file};
 use crate::schedule::Decay;
 use crate::train::{StepMetrics, TrainConfig, Trainer};
 use candle_core::Device;
@@ -277,15 +278,9 @@ pub fn load_model(path: &Path, mode: &TrainMode, device: &Device) -> Result<Caus
     CausalLm::from_weights(config, &weights, mode, device)
 }
 
-/// Runs (or resumes) the fine-tuning described by `cfg`, calling `progress` when
-/// training starts and after every step. Every input is checked before the first
-/// step: settings, model and tokenizer, every data record, and any checkpoint
-/// already in the output directory.
-pub fn finetune(
-    cfg: &FinetuneConfig,
-    mut progress: impl FnMut(Progress<'_>),
-) -> Result<FinetuneSummary> {
-    cfg.validate()?;
+/// The model's tokenizer and the data prepared with it (chat template, masks,
+/// train/eval split), as a run of `cfg` sees them.
+pub fn prepare_data(cfg: &FinetuneConfig) -> Result<(ChatTokenizer, Prepared)> {
     if !cfg.model.exists() {
         return Err(SftError::Io {
             path: cfg.model.clone(),
@@ -311,6 +306,30 @@ pub fn finetune(
             prepared.skipped.len()
         )));
     }
+    Ok((tok, prepared))
+}
+
+/// Runs (or resumes) the fine-tuning described by `cfg`, calling `progress` when
+/// training starts and after every step. Every input is checked before the first
+/// step: settings, model and tokenizer, every data record, and any checkpoint
+/// already in the output directory.
+pub fn finetune(
+    cfg: &FinetuneConfig,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<FinetuneSummary> {
+    finetune_with(cfg, |_, _, _| Ok(Box::new(CrossEntropy)), progress)
+}
+
+/// [`finetune`] minimizing another objective: `make_objective` is called once the
+/// data, tokenizer and model are ready (and before anything is written), so it can
+/// check them against its own inputs (e.g. a teacher's vocabulary).
+pub fn finetune_with(
+    cfg: &FinetuneConfig,
+    make_objective: impl FnOnce(&Prepared, &ChatTokenizer, &CausalLm) -> Result<Box<dyn Objective>>,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<FinetuneSummary> {
+    cfg.validate()?;
+    let (tok, prepared) = prepare_data(cfg)?;
     let mode = match cfg.lora() {
         Some(lc) => TrainMode::Lora(lc),
         None => TrainMode::Full,
@@ -329,10 +348,12 @@ pub fn finetune(
             model.config.vocab_size
         )));
     }
+    let objective = make_objective(&prepared, &tok, &model)?;
     check_run_record(&cfg.out, &run_record(&model, &prepared)?)?;
     let pad_id = tok.eos_id.unwrap_or(0);
-    let mut trainer = Trainer::new(
+    let mut trainer = Trainer::with_objective(
         model,
+        objective,
         cfg.train_config(pad_id),
         prepared.train.len(),
         &cfg.out,
@@ -438,26 +459,11 @@ pub const RUN_RECORD: &str = "run.json";
 
 /// What must match for a run directory to be resumed: the model's config and a digest
 /// of every prepared example (tokens, masks, train/eval side).
-fn run_record(model: &CausalLm, prepared: &crate::prepare::Prepared) -> Result<serde_json::Value> {
-    // FNV-1a, 64 bit: stable across builds and platforms
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |x: u32| {
-        for b in x.to_le_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for (side, set) in [(1u32, &prepared.train), (2, &prepared.eval)] {
-        for e in set.iter() {
-            eat(side);
-            eat(e.input_ids.len() as u32);
-            e.input_ids.iter().for_each(|&t| eat(t));
-            e.loss_mask.iter().for_each(|&m| eat(u32::from(m)));
-        }
-    }
+fn run_record(model: &CausalLm, prepared: &Prepared) -> Result<serde_json::Value> {
     let config = serde_json::to_value(&model.config)
         .map_err(|e| SftError::InvalidArgument(e.to_string()))?;
     Ok(
-        serde_json::json!({ "version": 1, "model_config": config, "data_digest": format!("{h:016x}") }),
+        serde_json::json!({ "version": 1, "model_config": config, "data_digest": prepared.digest() }),
     )
 }
 

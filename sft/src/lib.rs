@@ -10,7 +10,8 @@
 //! - [`lora`], [`peft`]: adapters with PEFT's key names and files; merging.
 //! - [`loss`], [`optim`], [`schedule`], [`clip`]: masked cross-entropy, AdamW with
 //!   saveable state, warmup + cosine/linear, global-norm clipping.
-//! - [`train`], [`checkpoint`], [`data`]: the loop with accumulation, eval, metrics
+//! - [`train`], [`objective`], [`checkpoint`], [`data`]: the loop (its loss per micro-batch
+//!   an [`objective::Objective`]) with accumulation, eval, metrics
 //!   and checkpoints that resume exactly.
 //! - [`prepare`], [`finetune`], [`plot`], [`bar_chart`]: SFT records to examples with
 //!   the model's chat template, a whole run from one settings struct, metrics curves
@@ -34,12 +35,14 @@ pub mod frozen_matmul;
 pub mod fused;
 pub mod generate;
 pub mod gguf;
+pub mod kd;
 pub mod linear;
 pub mod lora;
 pub mod loss;
 pub mod mask;
 pub mod mlp;
 pub mod model;
+pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod peft;

@@ -39,14 +39,27 @@ pub fn causal_lm_loss(
         return causal_lm_loss_composed(logits, input_ids, loss_mask);
     }
     check_shapes(logits, input_ids, loss_mask)?;
-    let (b, s, _) = logits.dims3()?;
+    let (targets, weights, tokens) = next_token_rows(input_ids, loss_mask)?;
+    let sum = crate::fused::cross_entropy::masked_cross_entropy(logits, targets, weights)?;
+    Ok(MaskedLoss { sum, tokens })
+}
+
+/// Per row of the flattened `(batch, seq)` positions: the next token (the target of
+/// that position's logits), a weight of 1 where that token is trained (0 for the last
+/// position, prompt and padding), and the number of trained rows. An all-zero mask is
+/// an error.
+pub fn next_token_rows(
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+) -> Result<(Vec<u32>, Vec<f32>, usize)> {
+    let (b, s) = input_ids.dims2()?;
     let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
     let mask = loss_mask.ne(0u32)?.to_dtype(DType::U32)?.to_vec2::<u32>()?;
     let mut targets = vec![0u32; b * s];
     let mut weights = vec![0f32; b * s];
     let mut tokens = 0usize;
     for i in 0..b {
-        for t in 0..s - 1 {
+        for t in 0..s.saturating_sub(1) {
             if mask[i][t + 1] != 0 {
                 targets[i * s + t] = ids[i][t + 1];
                 weights[i * s + t] = 1.0;
@@ -59,8 +72,7 @@ pub fn causal_lm_loss(
             "the loss mask selects no token to train on".into(),
         ));
     }
-    let sum = crate::fused::cross_entropy::masked_cross_entropy(logits, targets, weights)?;
-    Ok(MaskedLoss { sum, tokens })
+    Ok((targets, weights, tokens))
 }
 
 /// Checks that the shapes agree and that there are at least 2 positions.

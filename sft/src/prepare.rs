@@ -219,6 +219,29 @@ pub struct Prepared {
     pub skipped: Vec<BadRecord>,
 }
 
+impl Prepared {
+    /// A digest of every example (tokens, masks, train or eval side), as 16 hex
+    /// digits: what ties checkpoints and caches to one prepared data set.
+    pub fn digest(&self) -> String {
+        // FNV-1a, 64 bit: stable across builds and platforms
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |x: u32| {
+            for b in x.to_le_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (side, set) in [(1u32, &self.train), (2, &self.eval)] {
+            for e in set.iter() {
+                eat(side);
+                eat(e.input_ids.len() as u32);
+                e.input_ids.iter().for_each(|&t| eat(t));
+                e.loss_mask.iter().for_each(|&m| eat(u32::from(m)));
+            }
+        }
+        format!("{h:016x}")
+    }
+}
+
 /// Reads `path` (JSONL, plain or gzip; ours or TRL's conversational shapes), encodes
 /// each record with `tok`, and splits by problem.
 pub fn prepare_file(path: &Path, tok: &ChatTokenizer, opts: &PrepareOptions) -> Result<Prepared> {

@@ -7,14 +7,15 @@ use crate::clip::clip_grad_norm;
 use crate::data::{Example, collate};
 use crate::error::{Result, SftError};
 use crate::linear::ForwardCtx;
-use crate::loss::{causal_lm_loss, token_hits};
 use crate::model::CausalLm;
+use crate::objective::{CrossEntropy, ExampleKey, Objective, Split};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::Rng;
 use crate::schedule::{Decay, Schedule};
 use candle_core::Var;
 use candle_core::backprop::GradStore;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -110,6 +111,10 @@ pub struct StepMetrics {
     /// elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
+    /// The objective's further metrics (e.g. `kd_loss`, `ce_loss`, and their
+    /// `eval_` forms on eval steps); empty for plain SFT.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
 }
 
 /// The process's peak resident set size (`VmHWM` in `/proc/self/status`), if known.
@@ -123,6 +128,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// Trains a model, writing metrics and checkpoints into an output directory.
 pub struct Trainer {
     model: CausalLm,
+    objective: Box<dyn Objective>,
     cfg: TrainConfig,
     opt: AdamW,
     schedule: Schedule,
@@ -133,8 +139,20 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// A trainer for `n_examples` training examples; nothing is read or written yet.
+    /// A supervised fine-tuning trainer (masked cross-entropy) for `n_examples`
+    /// training examples; nothing is read or written yet.
     pub fn new(model: CausalLm, cfg: TrainConfig, n_examples: usize, out: &Path) -> Result<Self> {
+        Self::with_objective(model, Box::new(CrossEntropy), cfg, n_examples, out)
+    }
+
+    /// A trainer minimizing `objective` for `n_examples` training examples.
+    pub fn with_objective(
+        model: CausalLm,
+        objective: Box<dyn Objective>,
+        cfg: TrainConfig,
+        n_examples: usize,
+        out: &Path,
+    ) -> Result<Self> {
         cfg.validate()?;
         if n_examples == 0 {
             return Err(SftError::InvalidArgument("no training examples".into()));
@@ -153,7 +171,7 @@ impl Trainer {
             decay: cfg.decay,
         };
         let opt = AdamW::new(model.trainable(), cfg.adamw)?;
-        let fingerprint = fingerprint(&cfg, n_examples, &model)?;
+        let fingerprint = fingerprint(&cfg, n_examples, &model, objective.fingerprint())?;
         let state = TrainState {
             version: CHECKPOINT_VERSION,
             step: 0,
@@ -163,6 +181,7 @@ impl Trainer {
         };
         Ok(Trainer {
             model,
+            objective,
             cfg,
             opt,
             schedule,
@@ -258,7 +277,10 @@ impl Trainer {
                 && !eval.is_empty()
                 && (s.is_multiple_of(self.cfg.eval_every) || s == total)
             {
-                m.eval_loss = Some(self.eval_loss(eval)?);
+                let (loss, extra) = self.eval_metrics(eval)?;
+                m.eval_loss = Some(loss);
+                m.extra
+                    .extend(extra.into_iter().map(|(k, v)| (format!("eval_{k}"), v)));
             }
             append_metrics(&self.out.join("metrics.jsonl"), &m)?;
             if (self.cfg.save_every > 0 && s.is_multiple_of(self.cfg.save_every)) || s == total {
@@ -294,29 +316,37 @@ impl Trainer {
     fn train_step(&mut self, train: &[Example]) -> Result<StepMetrics> {
         let t0 = Instant::now();
         let idx = self.step_examples(self.state.step);
-        let chunks: Vec<Vec<&Example>> = idx
-            .chunks(self.cfg.batch_size)
-            .map(|c| c.iter().map(|&i| &train[i]).collect())
+        let picked: Vec<(Example, ExampleKey)> = idx
+            .iter()
+            .map(|&i| (train[i].clone(), Some((Split::Train, i))))
             .collect();
+        let picked = self
+            .objective
+            .step_examples(&self.model, self.state.step, picked)?;
         // normalize by the step's trained tokens, whatever the micro-batch split
-        let step_tokens: usize = idx.iter().map(|&i| train[i].trained_tokens()).sum();
+        let step_tokens: usize = picked.iter().map(|(e, _)| e.trained_tokens()).sum();
         let device = self.model.device().clone();
         let mut ctx = ForwardCtx::train(self.state.rng.clone());
         let mut acc: Option<GradStore> = None;
         let (mut loss_sum, mut hits, mut counted) = (0f64, 0usize, 0usize);
-        for chunk in &chunks {
-            let b = collate(chunk, self.cfg.pad_id, &device)?;
-            let logits = self.model.forward(
-                &b.input_ids,
-                Some(&b.attention_mask),
-                Some(&b.position_ids),
-                &mut ctx,
-            )?;
-            let loss = causal_lm_loss(&logits, &b.input_ids, &b.loss_mask)?;
-            loss_sum += f64::from(loss.sum.to_scalar::<f32>()?);
-            let (h, n) = token_hits(&logits, &b.input_ids, &b.loss_mask)?;
-            hits += h;
-            counted += n;
+        let mut extra: BTreeMap<String, f64> = BTreeMap::new();
+        for chunk in picked.chunks(self.cfg.batch_size) {
+            let examples: Vec<&Example> = chunk.iter().map(|(e, _)| e).collect();
+            let keys: Vec<ExampleKey> = chunk.iter().map(|(_, k)| *k).collect();
+            let b = collate(&examples, self.cfg.pad_id, &device)?;
+            let loss = self
+                .objective
+                .micro_batch(&self.model, &b, &keys, &mut ctx)?;
+            loss_sum += f64::from(
+                loss.sum
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_scalar::<f32>()?,
+            );
+            hits += loss.hits;
+            counted += loss.counted;
+            for (k, v) in loss.extra {
+                *extra.entry(k.to_string()).or_default() += v / step_tokens.max(1) as f64;
+            }
             let grads = (loss.sum / step_tokens as f64)?.backward()?;
             acc = Some(accumulate_grads(acc, grads, self.model.trainable())?);
         }
@@ -346,26 +376,42 @@ impl Trainer {
             eval_loss: None,
             tokens_per_sec: step_tokens as f64 / secs,
             peak_rss_bytes: peak_rss_bytes(),
+            extra,
         })
     }
 
     /// Mean loss over the trained tokens of `examples`, without dropout.
-    pub fn eval_loss(&self, examples: &[Example]) -> Result<f64> {
+    pub fn eval_loss(&mut self, examples: &[Example]) -> Result<f64> {
+        Ok(self.eval_metrics(examples)?.0)
+    }
+
+    /// Mean loss over the trained tokens of the held-out `examples`, without dropout,
+    /// and the objective's further metrics averaged the same way.
+    pub fn eval_metrics(&mut self, examples: &[Example]) -> Result<(f64, BTreeMap<String, f64>)> {
         let (mut sum, mut tokens) = (0f64, 0usize);
-        let refs: Vec<&Example> = examples.iter().collect();
-        for chunk in refs.chunks(self.cfg.batch_size) {
-            let b = collate(chunk, self.cfg.pad_id, self.model.device())?;
-            let logits = self.model.forward(
-                &b.input_ids,
-                Some(&b.attention_mask),
-                Some(&b.position_ids),
-                &mut ForwardCtx::eval(),
-            )?;
-            let l = causal_lm_loss(&logits, &b.input_ids, &b.loss_mask)?;
-            sum += f64::from(l.sum.to_scalar::<f32>()?);
-            tokens += l.tokens;
+        let mut extra: BTreeMap<String, f64> = BTreeMap::new();
+        let keyed: Vec<(usize, &Example)> = examples.iter().enumerate().collect();
+        for chunk in keyed.chunks(self.cfg.batch_size) {
+            let refs: Vec<&Example> = chunk.iter().map(|(_, e)| *e).collect();
+            let keys: Vec<ExampleKey> =
+                chunk.iter().map(|(i, _)| Some((Split::Eval, *i))).collect();
+            let b = collate(&refs, self.cfg.pad_id, self.model.device())?;
+            let l = self
+                .objective
+                .micro_batch(&self.model, &b, &keys, &mut ForwardCtx::eval())?;
+            sum += f64::from(
+                l.sum
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_scalar::<f32>()?,
+            );
+            tokens += b.tokens;
+            for (k, v) in l.extra {
+                *extra.entry(k.to_string()).or_default() += v;
+            }
         }
-        Ok(sum / tokens.max(1) as f64)
+        let n = tokens.max(1) as f64;
+        extra.values_mut().for_each(|v| *v /= n);
+        Ok((sum / n, extra))
     }
 }
 
@@ -411,7 +457,12 @@ pub fn accumulate_grads(
 }
 
 /// A digest of what must match for a checkpoint to be resumable.
-fn fingerprint(cfg: &TrainConfig, n_examples: usize, model: &CausalLm) -> Result<String> {
+fn fingerprint(
+    cfg: &TrainConfig,
+    n_examples: usize,
+    model: &CausalLm,
+    objective: serde_json::Value,
+) -> Result<String> {
     let params: Vec<(String, Vec<usize>)> = model
         .trainable()
         .iter()
@@ -422,7 +473,11 @@ fn fingerprint(cfg: &TrainConfig, n_examples: usize, model: &CausalLm) -> Result
     c.save_every = 0;
     c.keep_last = 0;
     c.eval_every = 0;
-    let v = serde_json::json!({ "config": c, "n_examples": n_examples, "params": params });
+    let mut v = serde_json::json!({ "config": c, "n_examples": n_examples, "params": params });
+    // plain SFT keeps the fingerprint it always had
+    if !objective.is_null() {
+        v["objective"] = objective;
+    }
     let text = serde_json::to_string(&v).map_err(|e| SftError::InvalidArgument(e.to_string()))?;
     // FNV-1a, 64 bit: stable across builds and platforms
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -24,6 +24,9 @@ pub enum Command {
     /// One training step (forward, backward, AdamW) of the student, LoRA and full:
     /// tokens/s and peak RSS next to PyTorch eager when torch is installed.
     Train(super::bench_train::TrainArgs),
+    /// Distillation loss forward + backward at a large vocabulary: peak memory and
+    /// time of the composed (unchunked) path vs the fused chunked op.
+    Kd(super::bench_kd::KdArgs),
 }
 
 /// Arguments of `distill bench synth`.
@@ -89,6 +92,7 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dedup(args) => bench_dedup(args),
         Command::Synth(args) => bench_synth(args),
         Command::Train(args) => super::bench_train::execute(args),
+        Command::Kd(args) => super::bench_kd::execute(args),
     }
 }
 

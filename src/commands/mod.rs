@@ -1,11 +1,13 @@
 //! Subcommand definitions and dispatch.
 
 mod bench;
+mod bench_kd;
 mod bench_train;
 mod data;
 mod demo;
 mod dpo;
 mod eval;
+mod kd;
 mod plot;
 mod progress;
 mod sandbox;
@@ -51,6 +53,8 @@ enum Command {
     Eval(Box<eval::Args>),
     /// Preference optimization (DPO and variants; LoRA or full) on preference pairs.
     Dpo(Box<dpo::Args>),
+    /// Logit distillation (KL or generalized JSD) from a teacher sharing the student's tokenizer.
+    Kd(Box<kd::Args>),
     /// Render a training run's metrics.jsonl curves to PNG.
     Plot(plot::Args),
 }
@@ -67,6 +71,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sft(args) => sft::execute(*args),
         Command::Eval(args) => eval::execute(*args),
         Command::Dpo(args) => dpo::execute(*args),
+        Command::Kd(args) => kd::execute(*args),
         Command::Plot(args) => plot::execute(args),
     }
 }

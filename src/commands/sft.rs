@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use sft::finetune::{FinetuneConfig, Progress, finetune, parse_target};
+use sft::finetune::{FinetuneConfig, FinetuneSummary, Progress, finetune, parse_target};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,8 +16,9 @@ pub struct Args {
     /// TOML file whose keys mirror these flags (`lora-rank = 8`); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Base model: a GGUF file or a Hugging Face directory.
-    #[arg(long)]
+    /// Base model: a GGUF file or a Hugging Face directory (the student, for
+    /// `distill kd`).
+    #[arg(long, visible_alias = "student")]
     model: Option<PathBuf>,
     /// SFT data (JSONL, ours or TRL's conversational shapes; `.gz` works).
     #[arg(long)]
@@ -94,7 +95,7 @@ pub struct Args {
 }
 
 /// The config file's settings with the flags laid over them.
-fn resolve(args: Args) -> anyhow::Result<FinetuneConfig> {
+pub(super) fn resolve(args: Args) -> anyhow::Result<FinetuneConfig> {
     let mut c = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -156,8 +157,17 @@ fn resolve(args: Args) -> anyhow::Result<FinetuneConfig> {
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = resolve(args)?;
+    train_with_progress("sft", |progress| finetune(&cfg, progress))
+}
+
+/// Runs a training job (`sft`, `kd`) behind a progress bar, then prints its summary
+/// line, starting with `name`.
+pub(super) fn train_with_progress(
+    name: &str,
+    run: impl FnOnce(&mut dyn FnMut(Progress<'_>)) -> sft::Result<FinetuneSummary>,
+) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::hidden();
-    let summary = finetune(&cfg, |p| match p {
+    let summary = run(&mut |p| match p {
         Progress::Start {
             start_step,
             total_steps,
@@ -195,11 +205,16 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         .last
         .as_ref()
         .map_or("-".into(), |m| format!("{:.4}", m.loss));
-    let eval = summary
+    let mut eval = summary
         .last
         .as_ref()
         .and_then(|m| m.eval_loss)
         .map_or("-".into(), |v| format!("{v:.4}"));
+    if let Some(m) = &summary.last {
+        for (k, v) in m.extra.iter().filter(|(k, _)| k.starts_with("eval_")) {
+            eval.push_str(&format!(", {k} {v:.4}"));
+        }
+    }
     let wrote = match (&summary.output, &summary.merged) {
         (Some(o), Some(m)) => format!("wrote {} and {}", o.display(), m.display()),
         (Some(o), None) => format!("wrote {}", o.display()),
@@ -209,7 +224,7 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         .resumed_from
         .map_or(String::new(), |s| format!(" (resumed at {s})"));
     println!(
-        "sft: {} new steps, {}/{} done{resumed}, loss {loss}, eval_loss {eval}, {} skipped; {wrote}",
+        "{name}: {} new steps, {}/{} done{resumed}, loss {loss}, eval_loss {eval}, {} skipped; {wrote}",
         summary.steps_run,
         summary.step,
         summary.total_steps,

@@ -10,6 +10,7 @@ mod dpo_cli;
 mod eval_cli;
 mod harness;
 mod humaneval;
+mod kd_cli;
 mod process_workers;
 mod sandbox_cli;
 mod setup;

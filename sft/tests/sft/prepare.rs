@@ -251,6 +251,7 @@ fn plot_draws_each_curve_in_its_panel() {
             eval_loss: None,
             tokens_per_sec: 1.0,
             peak_rss_bytes: None,
+            extra: Default::default(),
         })
         .collect();
     let c = curves(&metrics);
