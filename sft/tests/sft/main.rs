@@ -18,3 +18,4 @@ mod parity;
 mod prepare;
 mod qwen2_gguf;
 mod resume;
+mod synth_data;
