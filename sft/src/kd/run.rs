@@ -74,8 +74,13 @@ fn end_ids(tok: &ChatTokenizer) -> Vec<u32> {
 }
 
 /// Loads the teacher frozen, after checking that its tokenizer equals the
-/// student's and that the vocabulary sizes agree.
-pub fn load_teacher(path: &Path, student_tok: &ChatTokenizer, vocab: usize) -> Result<CausalLm> {
+/// student's and that its vocabulary matches: exactly `student_vocab` entries when
+/// the student's model size is known, otherwise at least the tokenizer's.
+pub fn load_teacher(
+    path: &Path,
+    student_tok: &ChatTokenizer,
+    student_vocab: Option<usize>,
+) -> Result<CausalLm> {
     if !path.exists() {
         return Err(SftError::Io {
             path: path.to_path_buf(),
@@ -85,11 +90,16 @@ pub fn load_teacher(path: &Path, student_tok: &ChatTokenizer, vocab: usize) -> R
     let teacher_tok = ChatTokenizer::from_model_path(path)?;
     check_same_vocab(&student_tok.tokenizer, &teacher_tok.tokenizer)?;
     let teacher = load_model(path, &TrainMode::Frozen, &device()?)?;
-    if teacher.config.vocab_size != vocab {
+    let have = teacher.config.vocab_size;
+    let fits = match student_vocab {
+        Some(v) => have == v,
+        None => have >= student_tok.tokenizer.get_vocab_size(true),
+    };
+    if !fits {
         return Err(SftError::InvalidArgument(format!(
-            "{}: the teacher's vocabulary has {} entries, the student's {vocab}",
+            "{}: the teacher's vocabulary has {have} entries, the student's {}",
             path.display(),
-            teacher.config.vocab_size
+            student_vocab.unwrap_or_else(|| student_tok.tokenizer.get_vocab_size(true))
         )));
     }
     Ok(teacher)
@@ -132,7 +142,7 @@ pub fn distill(cfg: &KdConfig, progress: impl FnMut(Progress<'_>)) -> Result<Fin
             let vocab = student.config.vocab_size;
             let teacher = match &cfg.teacher {
                 TeacherSpec::Model(path) => Teacher::Model {
-                    model: Box::new(load_teacher(path, tok, vocab)?),
+                    model: Box::new(load_teacher(path, tok, Some(vocab))?),
                     name: path.display().to_string(),
                 },
                 TeacherSpec::Cache(dir) => {
@@ -176,17 +186,7 @@ pub fn write_topk_cache(
         ));
     };
     let (tok, prepared) = prepare_data(&cfg.train)?;
-    let vocab = tok.tokenizer.get_vocab_size(true);
-    let teacher_tok = ChatTokenizer::from_model_path(path)?;
-    check_same_vocab(&tok.tokenizer, &teacher_tok.tokenizer)?;
-    let teacher = load_model(path, &TrainMode::Frozen, &device()?)?;
-    if teacher.config.vocab_size < vocab {
-        return Err(SftError::InvalidArgument(format!(
-            "{}: the teacher's vocabulary has {} entries, its tokenizer {vocab}",
-            path.display(),
-            teacher.config.vocab_size
-        )));
-    }
+    let teacher = load_teacher(path, &tok, None)?;
     let cache = TopKCache::compute(
         &teacher,
         &path.display().to_string(),

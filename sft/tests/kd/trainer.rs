@@ -93,7 +93,7 @@ fn teacher() -> &'static CausalLm {
     static CELL: OnceLock<CausalLm> = OnceLock::new();
     CELL.get_or_init(|| {
         let (tok, _) = prepared();
-        load_teacher(&teacher_path(), tok, 49152).unwrap()
+        load_teacher(&teacher_path(), tok, Some(49152)).unwrap()
     })
 }
 
@@ -233,7 +233,7 @@ fn other_tokenizers_are_refused_naming_the_first_differing_token() {
         .file(&sandbox::artifacts::QWEN25_CODER_05B_GGUF)
         .expect("Qwen GGUF in the artifact cache (run `distill setup`)");
     let (tok, _) = prepared();
-    let err = load_teacher(&qwen, tok, 49152).unwrap_err();
+    let err = load_teacher(&qwen, tok, Some(49152)).unwrap_err();
     match &err {
         SftError::VocabMismatch {
             id,
