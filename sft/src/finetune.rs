@@ -14,6 +14,7 @@ use crate::objective::{CrossEntropy, Objective};
 use crate::optim::AdamWConfig;
 use crate::prepare::{ChatTokenizer, PrepareOptions, Prepared, prepare_file};
 use crate::schedule::Decay;
+use crate::start_eval::{StartEval, start_eval};
 use crate::train::{StepMetrics, TrainConfig, Trainer};
 use candle_core::Device;
 use datasets::BadRecord;
@@ -76,8 +77,8 @@ pub struct FinetuneConfig {
     /// Also write the LoRA adapter merged into the base weights to `OUT/merged/`.
     /// Default false.
     pub merge: bool,
-    /// Stop after this many steps in this invocation (a later run resumes). Default
-    /// none.
+    /// Stop after this many steps in this invocation (a later run resumes); `Some(0)`
+    /// only checks the inputs and evaluates the starting model. Default none.
     pub max_steps: Option<u64>,
 }
 
@@ -194,9 +195,6 @@ impl FinetuneConfig {
         if self.max_len < 2 {
             return bad(format!("max-len {} must be at least 2", self.max_len));
         }
-        if self.max_steps == Some(0) {
-            return bad("max-steps must be positive".into());
-        }
         if let Some(lc) = self.lora() {
             if lc.targets.is_empty() {
                 return bad("lora-targets must name at least one projection".into());
@@ -225,6 +223,9 @@ pub enum Progress<'a> {
         /// Bad records skipped (lenient mode).
         skipped: usize,
     },
+    /// The starting model's held-out metrics (fresh runs with held-out data and eval
+    /// on; a resumed run reports the ones it saved).
+    StartEval(&'a StartEval),
     /// One optimizer step finished.
     Step(&'a StepMetrics),
 }
@@ -234,6 +235,9 @@ pub enum Progress<'a> {
 pub struct FinetuneSummary {
     /// The step the run resumed from, if it did.
     pub resumed_from: Option<u64>,
+    /// The starting model's held-out metrics, when there were held-out data and eval
+    /// was on.
+    pub start_eval: Option<StartEval>,
     /// Steps run in this invocation.
     pub steps_run: u64,
     /// Steps completed in total.
@@ -368,6 +372,10 @@ pub fn finetune_with(
         eval_examples: prepared.eval.len(),
         skipped: prepared.skipped.len(),
     });
+    let start_eval = start_eval(&mut trainer, &prepared.eval, cfg.eval_every, &cfg.out)?;
+    if let Some(e) = &start_eval {
+        progress(Progress::StartEval(e));
+    }
     let end = match cfg.max_steps {
         Some(n) => (start + n).min(total),
         None => total,
@@ -408,6 +416,7 @@ pub fn finetune_with(
     }
     Ok(FinetuneSummary {
         resumed_from,
+        start_eval,
         steps_run: step - start,
         step,
         total_steps: total,

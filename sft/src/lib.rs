@@ -51,6 +51,7 @@ pub mod prepare;
 pub mod rng;
 pub mod rope;
 pub mod schedule;
+pub mod start_eval;
 pub mod train;
 pub mod weights;
 

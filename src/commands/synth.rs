@@ -36,6 +36,11 @@ pub struct Args {
     /// Environment variable holding the API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     api_key_env: String,
+    /// JSON object laid over every request body of a URL teacher (server-specific
+    /// sampling settings, e.g. `{"repeat_penalty": 1.0}` for llama-cpp-python); part of
+    /// the recorded model name.
+    #[arg(long, value_name = "JSON")]
+    extra_body: Option<String>,
     /// Independent samples per problem.
     #[arg(long, default_value_t = 4)]
     samples: u32,
@@ -109,6 +114,8 @@ pub(super) struct TeacherFlags<'a> {
     pub request_timeout: std::time::Duration,
     /// `--retries`.
     pub retries: u32,
+    /// `--extra-body`.
+    pub extra_body: Option<&'a str>,
 }
 
 /// The teacher `--teacher` names and its number of requests in flight.
@@ -120,6 +127,7 @@ fn teacher(args: &Args, spec: &str) -> anyhow::Result<(Arc<dyn synth::Teacher>, 
         api_key_env: &args.api_key_env,
         request_timeout: args.request_timeout,
         retries: args.retries,
+        extra_body: args.extra_body.as_deref(),
     })
 }
 
@@ -128,6 +136,10 @@ pub(super) fn build_teacher(
     args: &TeacherFlags<'_>,
 ) -> anyhow::Result<(Arc<dyn synth::Teacher>, usize)> {
     if let Some(path) = args.spec.strip_prefix("local:") {
+        anyhow::ensure!(
+            args.extra_body.is_none(),
+            "--extra-body applies to a URL teacher, not to `local:`"
+        );
         let path = if path.is_empty() {
             ArtifactStore::from_env(FetchMode::Offline)
                 .file(&QWEN25_CODER_05B_GGUF)
@@ -157,6 +169,9 @@ pub(super) fn build_teacher(
     config.request_timeout = args.request_timeout;
     config.max_concurrency = concurrency;
     config.retry.max_retries = args.retries;
+    if let Some(text) = args.extra_body {
+        config.extra_body = parse_extra_body(text)?;
+    }
     Ok((Arc::new(OpenAiTeacher::new(config)?), concurrency))
 }
 
@@ -256,4 +271,15 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         },
     )
+}
+
+/// Parses `--extra-body`: a JSON object.
+pub(super) fn parse_extra_body(
+    text: &str,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => anyhow::bail!("--extra-body {text}: expected a JSON object"),
+        Err(e) => anyhow::bail!("--extra-body {text}: {e}"),
+    }
 }

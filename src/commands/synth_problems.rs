@@ -41,6 +41,11 @@ pub struct Args {
     /// Environment variable holding the API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     api_key_env: String,
+    /// JSON object laid over every request body of a URL teacher (server-specific
+    /// sampling settings, e.g. `{"repeat_penalty": 1.0}` for llama-cpp-python); part of
+    /// the recorded model name.
+    #[arg(long, value_name = "JSON")]
+    extra_body: Option<String>,
     /// Retries of a failed teacher call (429, 5xx, timeouts, malformed bodies).
     #[arg(long, default_value_t = 6)]
     retries: u32,
@@ -71,6 +76,7 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         api_key_env: &args.api_key_env,
         request_timeout: args.request_timeout,
         retries: args.retries,
+        extra_body: args.extra_body.as_deref(),
     })?;
     let checker = open_checker(args.workers, args.timeout)?;
     let defaults = ProblemGenOptions::default();

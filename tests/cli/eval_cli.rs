@@ -70,6 +70,41 @@ fn settings_errors_are_caught_before_any_work() {
     let (code, text) = eval(&["--model", "http://127.0.0.1:9/v1"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--served-model"), "{text}");
+    // f32 arithmetic is a local model's option.
+    let (code, text) = eval(&[
+        "--model",
+        "http://127.0.0.1:9/v1",
+        "--served-model",
+        "m",
+        "--dequantize",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--dequantize apply to a local model"),
+        "{text}"
+    );
+    // --extra-body: a JSON object, for a URL model only
+    let (code, text) = eval(&[
+        "--model",
+        "http://127.0.0.1:9/v1",
+        "--served-model",
+        "m",
+        "--extra-body",
+        "[1]",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--extra-body [1]: expected a JSON object"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = write(dir.path(), "m.gguf", "GGUF and nothing else");
+    let (code, text) = eval(&["--model", gguf.to_str().unwrap(), "--extra-body", "{}"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--extra-body applies to a URL model"),
+        "{text}"
+    );
     // Neither --model nor --compare: clap's usage error.
     let (code, text) = eval(&[]);
     assert_eq!(code, Some(2), "{text}");

@@ -105,6 +105,15 @@ fn lora_trains_resumes_writes_a_peft_adapter_and_plots() {
         stdout.contains("2 new steps, 6/6 done (resumed at 4)"),
         "{stdout}"
     );
+    // the starting model's held-out loss, kept from the first invocation, then the last
+    let start: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("eval_start.json")).unwrap())
+            .unwrap();
+    let start = start["eval_loss"].as_f64().unwrap();
+    assert!(
+        stdout.contains(&format!("eval_loss {start:.4} → ")),
+        "{stdout}"
+    );
 
     let m = metrics(&out_dir);
     let steps: Vec<u64> = m.iter().map(|r| r["step"].as_u64().unwrap()).collect();
@@ -123,6 +132,10 @@ fn lora_trains_resumes_writes_a_peft_adapter_and_plots() {
     assert_eq!(evals.len(), 3, "eval at steps 2, 4, 6");
     // the same held-out examples score better after training
     assert!(evals[2] < evals[0], "eval loss should fall: {evals:?}");
+    assert!(
+        evals[2] < start,
+        "below the starting model's {start}: {evals:?}"
+    );
     // the same six training examples: the last epoch's loss is below the first's
     let loss = |i: usize| m[i]["loss"].as_f64().unwrap();
     assert!(

@@ -1,6 +1,7 @@
 //! `distill synth` through the real binary: a run against an unreachable teacher stops
 //! with one clear error and leaves a resumable run directory; bad problem files are
-//! named by line; Ctrl-C stops a run cleanly with a resume hint.
+//! named by line; `--extra-body` with a local teacher is refused; Ctrl-C stops a run
+//! cleanly with a resume hint.
 
 use crate::harness::{distill, output, stderr, write};
 
@@ -39,6 +40,26 @@ fn unreachable_teacher_is_one_clear_error() {
     assert_eq!(errors.len(), 1, "{text}");
     assert!(errors[0].contains("127.0.0.1:9"), "{text}");
     assert!(dir.path().join("run").join("config.json").exists());
+}
+
+#[test]
+fn extra_body_is_for_url_teachers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = write(dir.path(), "problems.jsonl", format!("{PROBLEM}\n"));
+    let out = output(
+        distill()
+            .args(["synth", "--teacher", "local:", "--extra-body", "{}"])
+            .arg("--problems")
+            .arg(&problems)
+            .arg("--out")
+            .arg(dir.path().join("run")),
+    );
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("--extra-body applies to a URL teacher"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ mod store;
 
 pub use catalog::{
     COMPONENTIZE_PY, FileArtifact, HUMANEVAL, Part, PinnedWheel, QWEN25_CODER_05B_GGUF,
-    SMOLLM2_135M_GGUF, WheelArtifact,
+    QWEN25_CODER_15B_GGUF, SMOLLM2_135M_GGUF, WheelArtifact,
 };
 pub use digest::sha256_file;
 pub use error::ArtifactError;

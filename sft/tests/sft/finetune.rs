@@ -2,12 +2,15 @@
 //! then the outputs are read back by independent paths: the PEFT adapter attached to
 //! the base weights, and the merged Hugging Face directory (weights and tokenizer)
 //! give the same logits, and the merged directory's tokenizer encodes like the GGUF's.
+//! The starting model's held-out metrics are computed once, before the first step, and
+//! kept across a resume.
 
 use crate::common::{errors, smollm2, values};
 use candle_core::{Device, Tensor};
-use sft::finetune::{FinetuneConfig, Progress, finetune};
+use sft::finetune::{FinetuneConfig, Progress, finetune, load_model, prepare_data};
 use sft::prepare::ChatTokenizer;
-use sft::{CausalLm, ForwardCtx, TrainMode};
+use sft::start_eval::START_EVAL_FILE;
+use sft::{CausalLm, ForwardCtx, TrainMode, Trainer};
 
 fn gguf() -> std::path::PathBuf {
     sandbox::artifacts::ArtifactStore::from_env(sandbox::artifacts::FetchMode::Offline)
@@ -53,6 +56,7 @@ fn merged_directory_matches_base_plus_adapter() {
                 total_steps,
                 ..
             } => format!("start {start_step}/{total_steps}"),
+            Progress::StartEval(e) => format!("start eval {}", e.eval_loss),
             Progress::Step(m) => format!("step {}", m.step),
         })
     })
@@ -99,4 +103,106 @@ fn merged_directory_matches_base_plus_adapter() {
         rel < 1e-5,
         "merged vs adapter: max abs {abs:e}, rel {rel:e}"
     );
+}
+
+#[test]
+fn the_starting_model_is_evaluated_once_and_kept_across_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.jsonl");
+    let text: String = (0..12)
+        .map(|i| {
+            serde_json::json!({"messages": [
+                {"role": "user", "content": format!("What is {i} plus {i}?")},
+                {"role": "assistant", "content": format!("{i} plus {i} is {}.", 2 * i)}
+            ]})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&data, text).unwrap();
+    let cfg = FinetuneConfig {
+        model: gguf(),
+        data,
+        out: dir.path().join("out"),
+        lora_rank: 4,
+        lora_targets: vec![sft::LoraTarget::QProj, sft::LoraTarget::DownProj],
+        lora_dropout: 0.0,
+        lr: 5e-2,
+        batch_size: 2,
+        max_len: 64,
+        eval_fraction: 0.4,
+        eval_every: 1,
+        max_steps: Some(1),
+        ..FinetuneConfig::default()
+    };
+    let run = |cfg: &FinetuneConfig| {
+        let mut starts = Vec::new();
+        let summary = finetune(cfg, |p| {
+            if let Progress::StartEval(e) = p {
+                starts.push(e.eval_loss);
+            }
+        })
+        .unwrap();
+        (summary, starts)
+    };
+
+    // the same held-out loss from a model loaded on its own, before any step
+    let (tok, prepared) = prepare_data(&cfg).unwrap();
+    assert!(!prepared.eval.is_empty() && prepared.train.len() >= 4);
+    let model = load_model(
+        &cfg.model,
+        &TrainMode::Lora(cfg.lora().unwrap()),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let expected = Trainer::new(
+        model,
+        cfg.train_config(tok.eos_id.unwrap_or(0)),
+        prepared.train.len(),
+        scratch.path(),
+    )
+    .unwrap()
+    .eval_loss(&prepared.eval)
+    .unwrap();
+
+    let (first, starts) = run(&cfg);
+    let start = first.start_eval.clone().expect("start eval on a fresh run");
+    assert_eq!(starts, [start.eval_loss]);
+    assert!(
+        (start.eval_loss - expected).abs() <= 1e-9 * expected,
+        "{} vs {expected}",
+        start.eval_loss
+    );
+    assert!(cfg.out.join(START_EVAL_FILE).is_file());
+    // the step moved the held-out loss, so the start value is not the step's
+    let after = first.last.as_ref().and_then(|m| m.eval_loss).unwrap();
+    assert!((after - start.eval_loss).abs() > 1e-4, "{after}");
+
+    // resumed: the saved start is reported again, not recomputed from step 1
+    let (second, starts) = run(&cfg);
+    assert_eq!(second.resumed_from, Some(1));
+    assert_eq!(second.start_eval, Some(start.clone()));
+    assert_eq!(starts, [start.eval_loss]);
+
+    // zero steps: the inputs are checked and the starting model evaluated, nothing trained
+    let zero = FinetuneConfig {
+        out: dir.path().join("zero"),
+        max_steps: Some(0),
+        ..cfg.clone()
+    };
+    let (only, starts) = run(&zero);
+    assert_eq!((only.steps_run, only.step), (0, 0));
+    assert_eq!(only.start_eval, Some(start.clone()));
+    assert_eq!(starts, [start.eval_loss]);
+
+    // eval off: no start eval
+    let off = FinetuneConfig {
+        out: dir.path().join("off"),
+        eval_every: 0,
+        ..cfg.clone()
+    };
+    let (third, starts) = run(&off);
+    assert!(third.start_eval.is_none() && starts.is_empty());
+    assert!(!off.out.join(START_EVAL_FILE).exists());
 }

@@ -272,6 +272,12 @@ impl Demo {
                     "  {train_examples} examples ({eval_examples} held out), {total_steps} steps"
                 ));
             }
+            sft::Progress::StartEval(e) => {
+                bar.println(format!(
+                    "  held-out loss before training {:.4}",
+                    e.eval_loss
+                ));
+            }
             sft::Progress::Step(m) => {
                 bar.set_position(m.step);
                 bar.set_message(format!("loss {:.4}", m.loss));
@@ -291,6 +297,7 @@ impl Demo {
             "steps": summary.step,
             "train_examples": summary.train_examples,
             "eval_examples": summary.eval_examples,
+            "start_eval": summary.start_eval,
             "last": last,
         }))
     }

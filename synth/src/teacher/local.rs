@@ -39,8 +39,9 @@ pub struct LocalTeacherOptions {
     /// A PEFT adapter directory merged into the model (an SFT/DPO student). Default
     /// none.
     pub adapter: Option<PathBuf>,
-    /// Dequantize a GGUF model to f32 instead of keeping its quantized blocks.
-    /// Default false.
+    /// Dequantize a GGUF model to f32 instead of keeping its quantized blocks (the
+    /// arithmetic a trained adapter is merged with; ` (f32)` is added to the default
+    /// model name). Default false.
     pub dequantize: bool,
     /// The model name recorded in provenance and cache keys. Default: the file or
     /// directory name (with `+` and the adapter directory's name when one is merged).
@@ -114,6 +115,7 @@ impl LocalTeacher {
                     |n| n.to_string_lossy().into_owned()
                 )
             ),
+            (None, None) if options.dequantize => format!("{} (f32)", generator.name),
             (None, None) => generator.name.clone(),
         };
         Ok(Self::new(Arc::new(generator), options.concurrency).with_model_name(name))

@@ -33,6 +33,12 @@ pub struct OpenAiConfig {
     pub retry: RetryPolicy,
     /// Most requests in flight at once. Default: 32.
     pub max_concurrency: usize,
+    /// Further fields laid over every request body, like the OpenAI SDK's
+    /// `extra_body`: a server's own sampling settings (llama-cpp-python's server
+    /// applies `repeat_penalty` 1.1 unless told otherwise, even when greedy). They are
+    /// part of the teacher's recorded model name ([`Teacher::model`]), so runs, evals
+    /// and call caches made with other settings stay apart. Default: none.
+    pub extra_body: serde_json::Map<String, Value>,
 }
 
 impl OpenAiConfig {
@@ -45,6 +51,7 @@ impl OpenAiConfig {
             request_timeout: Duration::from_secs(300),
             retry: RetryPolicy::default(),
             max_concurrency: 32,
+            extra_body: serde_json::Map::new(),
         }
     }
 }
@@ -52,6 +59,8 @@ impl OpenAiConfig {
 /// An OpenAI-compatible HTTP teacher.
 pub struct OpenAiTeacher {
     config: OpenAiConfig,
+    /// The model name, followed by the extra body's JSON when there is one.
+    identity: String,
     url: String,
     key: Option<String>,
     client: reqwest::Client,
@@ -116,6 +125,23 @@ impl OpenAiTeacher {
                 config.base_url
             )));
         }
+        if let Some(k) = ["model", "messages"]
+            .into_iter()
+            .find(|k| config.extra_body.contains_key(*k))
+        {
+            return Err(TeacherError::Setup(format!(
+                "the extra request body may not set `{k}`"
+            )));
+        }
+        let identity = if config.extra_body.is_empty() {
+            config.model.clone()
+        } else {
+            format!(
+                "{} {}",
+                config.model,
+                Value::Object(config.extra_body.clone())
+            )
+        };
         let url = format!("{base}/chat/completions");
         let key = std::env::var(&config.api_key_env)
             .ok()
@@ -126,6 +152,7 @@ impl OpenAiTeacher {
             .map_err(|e| TeacherError::Setup(e.to_string()))?;
         Ok(OpenAiTeacher {
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            identity,
             url,
             key,
             client,
@@ -152,6 +179,9 @@ impl OpenAiTeacher {
         }
         if !p.stop.is_empty() {
             body["stop"] = json!(p.stop);
+        }
+        for (k, v) in &self.config.extra_body {
+            body[k.as_str()] = v.clone();
         }
         body
     }
@@ -248,7 +278,7 @@ fn snippet(text: &str) -> String {
 #[async_trait]
 impl Teacher for OpenAiTeacher {
     fn model(&self) -> &str {
-        &self.config.model
+        &self.identity
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<Completion, TeacherError> {

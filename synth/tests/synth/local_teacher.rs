@@ -1,6 +1,7 @@
 //! The in-process teacher: the Qwen2.5-Coder-0.5B-Instruct GGUF from the setup cache
 //! answering a real synth run on five easy problems (accepted answers pass again when
-//! re-run in the sandbox), and one request's sampling settings honoured.
+//! re-run in the sandbox), one request's sampling settings honoured, and a dequantized
+//! load named apart from the quantized one.
 
 use crate::harness::checker;
 use datasets::records::{Message, Problem};
@@ -159,4 +160,26 @@ async fn local_teacher_honours_seed_stop_and_max_tokens() {
     let a = teacher.complete(&request(hot.clone())).await.unwrap();
     let b = teacher.complete(&request(hot)).await.unwrap();
     assert_eq!(a.content, b.content);
+}
+
+#[test]
+fn a_dequantized_teacher_is_named_apart_from_the_quantized_one() {
+    // Eval directories and cache keys carry the model name, so an f32 run of a GGUF
+    // (the arithmetic its merged adapters use) must never resume a quantized run.
+    let store = sandbox::artifacts::ArtifactStore::from_env(sandbox::artifacts::FetchMode::Offline);
+    let path = store
+        .file(&sandbox::artifacts::SMOLLM2_135M_GGUF)
+        .expect("SmolLM2 GGUF in the artifact cache (run `distill setup`)");
+    let quantized = LocalTeacher::load(&path, 1).expect("load quantized");
+    let f32 = LocalTeacher::load(
+        &path,
+        &synth::teacher::local::LocalTeacherOptions {
+            concurrency: 1,
+            dequantize: true,
+            ..Default::default()
+        },
+    )
+    .expect("load dequantized");
+    assert_eq!(quantized.model(), "SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(f32.model(), "SmolLM2-135M-Instruct.Q4_1.gguf (f32)");
 }

@@ -10,6 +10,7 @@ mod bundled;
 mod check;
 mod crash;
 mod eval;
+mod extra_body;
 mod harness;
 mod local_teacher;
 mod pipeline;
