@@ -42,13 +42,15 @@ fn unreachable_teacher_is_one_clear_error() {
     assert!(dir.path().join("run").join("config.json").exists());
 }
 
-#[test]
-fn extra_body_is_for_url_teachers_only() {
+/// Runs `distill synth ARGS` on a problems file holding `problems`, expects exit code 2
+/// (bad input) and returns stderr.
+fn synth_refused(problems: &str, args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let problems = write(dir.path(), "problems.jsonl", format!("{PROBLEM}\n"));
+    let problems = write(dir.path(), "problems.jsonl", problems);
     let out = output(
         distill()
-            .args(["synth", "--teacher", "local:", "--extra-body", "{}"])
+            .arg("synth")
+            .args(args)
             .arg("--problems")
             .arg(&problems)
             .arg("--out")
@@ -56,6 +58,15 @@ fn extra_body_is_for_url_teachers_only() {
     );
     let text = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
+    text
+}
+
+#[test]
+fn extra_body_is_for_url_teachers_only() {
+    let text = synth_refused(
+        &format!("{PROBLEM}\n"),
+        &["--teacher", "local:", "--extra-body", "{}"],
+    );
     assert!(
         text.contains("--extra-body applies to a URL teacher"),
         "{text}"
@@ -64,28 +75,10 @@ fn extra_body_is_for_url_teachers_only() {
 
 #[test]
 fn bad_problem_lines_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let problems = write(
-        dir.path(),
-        "problems.jsonl",
-        format!("{PROBLEM}\n{{\"format\":\"problem.v1\",\"id\":7}}\n"),
+    let text = synth_refused(
+        &format!("{PROBLEM}\n{{\"format\":\"problem.v1\",\"id\":7}}\n"),
+        &["--teacher", "http://127.0.0.1:9/v1", "--model", "m"],
     );
-    let out = output(
-        distill()
-            .args([
-                "synth",
-                "--teacher",
-                "http://127.0.0.1:9/v1",
-                "--model",
-                "m",
-            ])
-            .arg("--problems")
-            .arg(&problems)
-            .arg("--out")
-            .arg(dir.path().join("run")),
-    );
-    let text = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("problems.jsonl:2:"), "{text}");
 }
 

@@ -18,13 +18,11 @@ fn gguf() -> std::path::PathBuf {
         .expect("SmolLM2 GGUF in the artifact cache (run `distill setup` or set DISTILL_CACHE)")
 }
 
-#[test]
-fn merged_directory_matches_base_plus_adapter() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d.jsonl");
-    let text: String = ["Name a colour.", "Name a fruit.", "Name a month."]
+/// `pairs` as chat records in `dir/d.jsonl`, and a small LoRA config training on them.
+fn small_run(dir: &std::path::Path, pairs: &[(String, String)]) -> FinetuneConfig {
+    let data = dir.join("d.jsonl");
+    let text: String = pairs
         .iter()
-        .zip(["Blue.", "Apple.", "May."])
         .map(|(q, a)| {
             serde_json::json!({"messages": [
                 {"role": "user", "content": q}, {"role": "assistant", "content": a}
@@ -34,19 +32,32 @@ fn merged_directory_matches_base_plus_adapter() {
         })
         .collect();
     std::fs::write(&data, text).unwrap();
-    let cfg = FinetuneConfig {
+    FinetuneConfig {
         model: gguf(),
         data,
-        out: dir.path().join("out"),
+        out: dir.join("out"),
         lora_rank: 4,
         lora_targets: vec![sft::LoraTarget::QProj, sft::LoraTarget::DownProj],
         lora_dropout: 0.0,
-        lr: 1e-2,
         batch_size: 2,
         max_len: 64,
+        ..FinetuneConfig::default()
+    }
+}
+
+#[test]
+fn merged_directory_matches_base_plus_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs: Vec<(String, String)> = ["Name a colour.", "Name a fruit.", "Name a month."]
+        .iter()
+        .zip(["Blue.", "Apple.", "May."])
+        .map(|(q, a)| (q.to_string(), a.to_string()))
+        .collect();
+    let cfg = FinetuneConfig {
+        lr: 1e-2,
         eval_fraction: 0.0,
         merge: true,
-        ..FinetuneConfig::default()
+        ..small_run(dir.path(), &pairs)
     };
     let mut events = Vec::new();
     let summary = finetune(&cfg, |p| {
@@ -108,32 +119,20 @@ fn merged_directory_matches_base_plus_adapter() {
 #[test]
 fn the_starting_model_is_evaluated_once_and_kept_across_a_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d.jsonl");
-    let text: String = (0..12)
+    let pairs: Vec<(String, String)> = (0..12)
         .map(|i| {
-            serde_json::json!({"messages": [
-                {"role": "user", "content": format!("What is {i} plus {i}?")},
-                {"role": "assistant", "content": format!("{i} plus {i} is {}.", 2 * i)}
-            ]})
-            .to_string()
-                + "\n"
+            (
+                format!("What is {i} plus {i}?"),
+                format!("{i} plus {i} is {}.", 2 * i),
+            )
         })
         .collect();
-    std::fs::write(&data, text).unwrap();
     let cfg = FinetuneConfig {
-        model: gguf(),
-        data,
-        out: dir.path().join("out"),
-        lora_rank: 4,
-        lora_targets: vec![sft::LoraTarget::QProj, sft::LoraTarget::DownProj],
-        lora_dropout: 0.0,
         lr: 5e-2,
-        batch_size: 2,
-        max_len: 64,
         eval_fraction: 0.4,
         eval_every: 1,
         max_steps: Some(1),
-        ..FinetuneConfig::default()
+        ..small_run(dir.path(), &pairs)
     };
     let run = |cfg: &FinetuneConfig| {
         let mut starts = Vec::new();
