@@ -264,14 +264,11 @@ pub fn load_or_compute(
         train,
         eval,
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let text = serde_json::to_string(&file).map_err(|e| DpoError::Cache {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    let tmp = dir.join(format!(".tmp-{key}.json"));
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sft::atomic_file::write_bytes(&path, text.as_bytes())?;
     let pairs = n_train + n_eval;
     Ok((file.train, file.eval, CacheStatus::Computed { path, pairs }))
 }

@@ -17,11 +17,13 @@
 //!   the model's chat template, a whole run from one settings struct, metrics curves
 //!   and bar charts as PNG.
 //!
+//! [`atomic_file`] writes files whole or not at all (temporary name + rename).
 //! [`bench`] times the training step for `distill bench train`.
 //!
 //! Parity with PyTorch is pinned by fixtures under `sft/fixtures/`, written by the
 //! Python scripts there (never run in CI).
 
+pub mod atomic_file;
 pub mod attention;
 pub mod bar_chart;
 pub mod bench;

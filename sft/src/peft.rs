@@ -2,6 +2,7 @@
 //! `adapter_model.safetensors` with keys
 //! `base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`.
 
+use crate::atomic_file::{write_json_pretty, write_safetensors};
 use crate::error::{Result, SftError};
 use crate::lora::{LoraConfig, LoraTarget};
 use crate::model::CausalLm;
@@ -35,11 +36,6 @@ pub fn adapter_config_json(lc: &LoraConfig) -> serde_json::Value {
 /// Writes the model's adapters to `dir` (created if needed). Files are written to a
 /// temporary name and renamed, so a crash leaves no half-written file.
 pub fn save_adapter(model: &CausalLm, lc: &LoraConfig, dir: &Path) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SftError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tensors: HashMap<String, Tensor> = model
         .trainable()
         .iter()
@@ -51,17 +47,8 @@ pub fn save_adapter(model: &CausalLm, lc: &LoraConfig, dir: &Path) -> Result<()>
             "the model has no LoRA adapter".into(),
         ));
     }
-    let st = dir.join("adapter_model.safetensors");
-    let tmp = dir.join(".adapter_model.safetensors.tmp");
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, &st).map_err(io(&st))?;
-    let cfg = dir.join("adapter_config.json");
-    let tmp = dir.join(".adapter_config.json.tmp");
-    let text = serde_json::to_string_pretty(&adapter_config_json(lc))
-        .map_err(|e| SftError::InvalidArgument(e.to_string()))?;
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &cfg).map_err(io(&cfg))?;
-    Ok(())
+    write_safetensors(&dir.join("adapter_model.safetensors"), &tensors)?;
+    write_json_pretty(&dir.join("adapter_config.json"), &adapter_config_json(lc))
 }
 
 /// Reads `adapter_config.json` into a [`LoraConfig`].

@@ -8,7 +8,7 @@ use crate::error::{Result, SftError};
 use crate::train::Trainer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File name of the starting model's held-out metrics inside the run directory.
 pub const START_EVAL_FILE: &str = "eval_start.json";
@@ -55,21 +55,6 @@ pub fn start_eval(
             .map(|(k, v)| (format!("eval_{k}"), v))
             .collect(),
     };
-    let text = serde_json::to_string_pretty(&found)
-        .map_err(|e| SftError::InvalidArgument(e.to_string()))?;
-    write_atomic(&path, text.as_bytes())?;
+    crate::atomic_file::write_json_pretty(&path, &found)?;
     Ok(Some(found))
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |p: &PathBuf| {
-        let path = p.clone();
-        move |source| SftError::Io { path, source }
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io(&dir.to_path_buf()))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(&path.to_path_buf()))
 }

@@ -67,30 +67,16 @@ pub fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Resul
 /// merge them first ([`CausalLm::merge_lora`]) or save them with
 /// [`crate::peft::save_adapter`]. Each file goes to a temporary name, then is renamed.
 pub fn save_hf_dir(model: &CausalLm, dir: &Path) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SftError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tensors: HashMap<String, Tensor> = model
         .named_weights()
         .into_iter()
         .map(|(n, t)| (n, t.detach()))
         .collect();
-    let st = dir.join("model.safetensors");
-    let tmp = dir.join(".model.safetensors.tmp");
-    save_safetensors(&tensors, &tmp)?;
-    std::fs::rename(&tmp, &st).map_err(io(&st))?;
+    crate::atomic_file::write_safetensors(&dir.join("model.safetensors"), &tensors)?;
     let mut cfg = serde_json::to_value(&model.config)
         .map_err(|e| SftError::InvalidArgument(e.to_string()))?;
     cfg["torch_dtype"] = "float32".into();
-    let text =
-        serde_json::to_string_pretty(&cfg).map_err(|e| SftError::InvalidArgument(e.to_string()))?;
-    let path = dir.join("config.json");
-    let tmp = dir.join(".config.json.tmp");
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
-    Ok(())
+    crate::atomic_file::write_json_pretty(&dir.join("config.json"), &cfg)
 }
 
 /// Tokenizer and generation files a Hugging Face directory carries next to the

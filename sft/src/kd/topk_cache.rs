@@ -164,11 +164,6 @@ impl TopKCache {
 
     /// Writes `dir/topk.safetensors` and then `dir/topk.json`, each atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SftError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
         let k = self.meta.k;
         let mut index: Vec<(Split, usize, usize, usize)> = self
             .index
@@ -203,16 +198,8 @@ impl TopKCache {
                 Tensor::from_vec(flat, (index.len(), 4), &cpu)?,
             ),
         ]);
-        let tmp = dir.join(format!("{TENSORS_FILE}.tmp"));
-        candle_core::safetensors::save(&tensors, &tmp)?;
-        let dst = dir.join(TENSORS_FILE);
-        std::fs::rename(&tmp, &dst).map_err(io(&dst))?;
-        let text = serde_json::to_string_pretty(&self.meta)
-            .map_err(|e| SftError::InvalidArgument(e.to_string()))?;
-        let tmp = dir.join(format!("{META_FILE}.tmp"));
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        let dst = dir.join(META_FILE);
-        std::fs::rename(&tmp, &dst).map_err(io(&dst))
+        crate::atomic_file::write_safetensors(&dir.join(TENSORS_FILE), &tensors)?;
+        crate::atomic_file::write_json_pretty(&dir.join(META_FILE), &self.meta)
     }
 
     /// Reads a cache directory written by [`TopKCache::save`].
