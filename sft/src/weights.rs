@@ -57,11 +57,6 @@ pub fn load_hf_dir(dir: &Path, device: &Device) -> Result<(Config, HashMap<Strin
     Ok((config, weights))
 }
 
-/// Writes tensors as one safetensors file.
-pub fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    Ok(candle_core::safetensors::save(tensors, path)?)
-}
-
 /// Writes `model` as a Hugging Face directory (`config.json`, `model.safetensors`)
 /// that `transformers` and [`load_hf_dir`] load. LoRA adapters are not included:
 /// merge them first ([`CausalLm::merge_lora`]) or save them with

@@ -47,7 +47,7 @@ fn hf_directory_round_trips_and_wrong_shape_is_rejected() {
     )
     .unwrap();
     let mut weights: HashMap<String, Tensor> = model.named_weights().into_iter().collect();
-    sft::weights::save_safetensors(&weights, &dir.path().join("model.safetensors")).unwrap();
+    sft::atomic_file::write_safetensors(&dir.path().join("model.safetensors"), &weights).unwrap();
     let (c2, w2) = sft::weights::load_hf_dir(dir.path(), &Device::Cpu).unwrap();
     assert_eq!(c2, cfg);
     let reloaded = CausalLm::from_weights(c2, &w2, &TrainMode::Frozen, &Device::Cpu).unwrap();
@@ -156,7 +156,7 @@ fn sharded_checkpoint_with_index_loads() {
         ("model-00002-of-00002.safetensors", second),
     ] {
         let t: HashMap<String, Tensor> = part.iter().cloned().collect();
-        sft::weights::save_safetensors(&t, &dir.path().join(file)).unwrap();
+        sft::atomic_file::write_safetensors(&dir.path().join(file), &t).unwrap();
         for (n, _) in part {
             map.insert(n.clone(), file.into());
         }

@@ -130,7 +130,7 @@ fn adamw_state_round_trips_and_resumes_identically() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("optim.safetensors");
-    sft::weights::save_safetensors(&ob.state_tensors(), &path).unwrap();
+    sft::atomic_file::write_safetensors(&path, &ob.state_tensors()).unwrap();
     let state = sft::weights::load_safetensors(&path, &Device::Cpu).unwrap();
     let mut oc = AdamW::new(&pb, cfg).unwrap();
     oc.load_state(&state, ob.steps()).unwrap();
