@@ -2,11 +2,13 @@
 //! subcommand lives in its own file under `commands/`.
 
 mod commands;
+mod cpu_threads;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    cpu_threads::tune_candle_pool();
     let cli = commands::Cli::parse();
     init_logging(cli.verbose);
     match commands::execute(cli) {
