@@ -3,11 +3,13 @@
 //! candle 0.11 runs element-wise ops on its own pool of worker threads, which spin
 //! for 25,000 rounds after each op before they park
 //! (`CANDLE_BARRIER_POOL_SPIN_LIMIT`). Matrix products run on a second pool
-//! (rayon, inside the `gemm` crate). On a machine with few cores the spinning
-//! workers take cores from the matmul threads that run right after, so a training
-//! step spends a large share of its time spinning: on the 2-core team machine one
-//! LoRA step of SmolLM2-135M (`distill bench train`) ran about 1.5× faster with
-//! the workers parking at once (BENCHMARKS.md, "Training step vs PyTorch").
+//! (rayon, inside the `gemm` crate). When other processes share the cores (a synth
+//! run beside a fine-tune, CI), the spinning workers take cores from the matmul
+//! threads that run right after: on the 2-core team machine, with a synth run
+//! beside it, one LoRA step of SmolLM2-135M (`distill bench train --worker --modes
+//! lora`) took 18.5 s with the default and 12.5 s with workers that park at once
+//! (1.5×). On the quiet machine the two were within noise (109 and 103 tokens/s,
+//! two runs each). See BENCHMARKS.md, "Training step vs PyTorch".
 
 /// candle's environment variable for its pool workers' spin rounds.
 const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";

@@ -5,14 +5,25 @@
 //! Reference: Steele, Lea, Flood, "Fast splittable pseudorandom number
 //! generators" (OOPSLA 2014); constants as in Vigna's `splitmix64.c`.
 
-/// Advances a SplitMix64 state and returns the next 64 random bits. Shared by every
-/// generator in the workspace that needs a serializable, fully specified stream.
-pub fn splitmix64_next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
+/// What SplitMix64 adds to its state on every draw (the golden-ratio constant). The
+/// state after `k` draws is `state + k·GAMMA`, so any draw can be computed directly.
+pub const SPLITMIX64_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output function: the 64 random bits of the draw whose advanced
+/// state is `z`.
+#[inline]
+pub fn splitmix64_mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Advances a SplitMix64 state and returns the next 64 random bits. Shared by every
+/// generator in the workspace that needs a serializable, fully specified stream.
+#[inline]
+pub fn splitmix64_next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(SPLITMIX64_GAMMA);
+    splitmix64_mix(*state)
 }
 
 /// A SplitMix64 generator.

@@ -80,9 +80,11 @@ pub fn bench_train(cfg: &TrainBenchConfig) -> Result<TrainBenchResult> {
             position_ids: None,
         })
         .collect();
-    let steps = cfg.steps + 1;
+    // One step per epoch; the run is one step longer than the warmup and timed steps,
+    // so its last step (which writes a checkpoint) never runs: the timed steps are
+    // forward, backward, clipping and AdamW only, as in the PyTorch baseline.
     let train = TrainConfig {
-        epochs: steps,
+        epochs: cfg.steps + 2,
         batch_size: cfg.batch,
         adamw: AdamWConfig {
             lr: 1e-5,

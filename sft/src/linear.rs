@@ -38,13 +38,22 @@ pub fn dropout(x: &Tensor, p: f32, ctx: &mut ForwardCtx) -> Result<Tensor> {
     Ok((x * mask)?)
 }
 
-/// `n` inverted-dropout multipliers (`0` or `1 / (1 - p)`), one draw of `rng` each:
-/// the mask [`dropout`] applies, also redrawn by the fused LoRA op's backward.
+/// `n` inverted-dropout multipliers (`0` or `1 / (1 - p)`), one draw of `rng` each
+/// (element `i` is draw `i`): the mask [`dropout`] applies, also redrawn by the fused
+/// LoRA op's backward. Draws are computed by index, on all cores.
 pub(crate) fn dropout_mask(rng: &mut Rng, n: usize, p: f32) -> Vec<f32> {
     let keep = 1.0 / (1.0 - p);
-    (0..n)
-        .map(|_| if rng.uniform() >= p { keep } else { 0.0 })
-        .collect()
+    let start = rng.clone();
+    rng.advance(n as u64);
+    let mut mask = vec![0f32; n];
+    crate::fused::par_rows(n, 1, &mut mask, |first, chunk| {
+        for (i, m) in chunk.iter_mut().enumerate() {
+            if start.uniform_at((first + i) as u64) >= p {
+                *m = keep;
+            }
+        }
+    });
+    mask
 }
 
 /// A linear layer with the checkpoint's `(out, in)` weight.
@@ -126,5 +135,34 @@ impl Linear {
             self.weight = (w + l.delta()?)?.to_dtype(self.weight.dtype())?.detach();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::dropout_mask;
+    use crate::rng::Rng;
+
+    /// The mask drawn by index on several threads is the mask of sequential draws of
+    /// `Rng::uniform`, and the generator ends where those draws leave it.
+    #[test]
+    fn dropout_mask_equals_sequential_draws() {
+        let (n, p) = (10_001, 0.3f32);
+        let (mut by_index, mut sequential) = (Rng::new(42), Rng::new(42));
+        let mask = dropout_mask(&mut by_index, n, p);
+        let expected: Vec<f32> = (0..n)
+            .map(|_| {
+                if sequential.uniform() >= p {
+                    1.0 / (1.0 - p)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(mask, expected);
+        assert_eq!(by_index, sequential);
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64 / n as f64;
+        assert!((dropped - 0.3).abs() < 0.02, "dropped fraction {dropped}");
     }
 }

@@ -6,7 +6,7 @@
 //! `m` the mask (already divided by `1 - p`):
 //! `gx = g·W + s·((g·B)·A)⊙m`, `gA = s·(g·B)ᵀ·(x⊙m)`, `gB = s·gᵀ·((x⊙m)·Aᵀ)`.
 
-use super::Precomputed;
+use super::{Precomputed, par_rows, with_f32};
 use crate::error::Result;
 use crate::linear::dropout_mask;
 use crate::rng::Rng;
@@ -23,16 +23,59 @@ struct LoraLinear {
 
 impl LoraLinear {
     /// The forward's dropout mask, redrawn from the saved generator state.
-    fn mask(&self, like: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        match &self.dropout {
-            None => Ok(None),
-            Some((rng, p)) => {
-                let mut rng = rng.clone();
-                let mask = dropout_mask(&mut rng, like.elem_count(), *p);
-                Ok(Some(Tensor::from_vec(mask, like.shape(), like.device())?))
-            }
-        }
+    fn mask(&self, like: &Tensor) -> candle_core::Result<Option<Vec<f32>>> {
+        Ok(self.dropout.as_ref().map(|(rng, p)| {
+            let mut rng = rng.clone();
+            dropout_mask(&mut rng, like.elem_count(), *p)
+        }))
     }
+}
+
+/// `base + s·add⊙mask` (no mask: `base + s·add`) for same-shape f32 tensors, in one
+/// pass over the elements on all cores.
+fn add_scaled(
+    base: &Tensor,
+    s: f32,
+    add: &Tensor,
+    mask: Option<&[f32]>,
+) -> candle_core::Result<Tensor> {
+    let n = base.elem_count();
+    let mut out = vec![0f32; n];
+    with_f32(base, |b| {
+        with_f32(add, |a| {
+            par_rows(n, 1, &mut out, |first, chunk| {
+                let (b, a) = (&b[first..], &a[first..]);
+                match mask {
+                    Some(m) => {
+                        let m = &m[first..];
+                        for (i, o) in chunk.iter_mut().enumerate() {
+                            *o = b[i] + s * a[i] * m[i];
+                        }
+                    }
+                    None => {
+                        for (i, o) in chunk.iter_mut().enumerate() {
+                            *o = b[i] + s * a[i];
+                        }
+                    }
+                }
+            })
+        })
+    })??;
+    Tensor::from_vec(out, base.shape(), base.device())
+}
+
+/// `x⊙mask` for an f32 tensor and a mask of its element count.
+fn times_mask(x: &Tensor, mask: &[f32]) -> candle_core::Result<Tensor> {
+    let n = x.elem_count();
+    let mut out = vec![0f32; n];
+    with_f32(x, |x| {
+        par_rows(n, 1, &mut out, |first, chunk| {
+            for (o, (xi, mi)) in chunk.iter_mut().zip(x[first..].iter().zip(&mask[first..])) {
+                *o = xi * mi;
+            }
+        })
+    })?;
+    Tensor::from_vec(out, x.shape(), x.device())
 }
 
 impl CustomOp3 for LoraLinear {
@@ -64,14 +107,15 @@ impl CustomOp3 for LoraLinear {
         // (rows, rank)
         let gb = g.matmul(&b)?;
         let mask = self.mask(&x)?;
-        // (rows, in)
-        let mut low_back = (gb.matmul(&a)? * self.scale)?;
-        if let Some(m) = &mask {
-            low_back = (low_back * m)?;
-        }
-        let gx = (g.matmul(&self.weight)? + low_back)?;
+        // (rows, in): g·W + s·((g·B)·A)⊙m in one pass
+        let gx = add_scaled(
+            &g.matmul(&self.weight)?,
+            self.scale as f32,
+            &gb.matmul(&a)?,
+            mask.as_deref(),
+        )?;
         let xd = match &mask {
-            Some(m) => (&x * m)?,
+            Some(m) => times_mask(&x, m)?,
             None => x,
         };
         drop(mask);
@@ -105,25 +149,21 @@ pub fn lora_linear(
     if let Some(bias) = bias {
         y = y.broadcast_add(&bias.detach())?;
     }
-    let dropout = match rng {
+    let (saved, dropped) = match rng {
         Some(rng) if p > 0.0 => {
             let saved = rng.clone();
             let mask = dropout_mask(rng, xd.elem_count(), p);
-            Some((saved, Tensor::from_vec(mask, xd.shape(), xd.device())?))
+            (Some(saved), times_mask(&xd, &mask)?)
         }
-        _ => None,
-    };
-    let dropped = match &dropout {
-        Some((_, mask)) => (&xd * mask)?,
-        None => xd.clone(),
+        _ => (None, xd.clone()),
     };
     let delta = dropped.matmul(&ad.t()?)?.matmul(&bd.t()?)?;
     drop(dropped);
-    let y = (y + (delta * scale)?)?;
+    let y = add_scaled(&y, scale as f32, &delta, None)?;
     let op = LoraLinear {
         weight: weight.detach(),
         scale,
-        dropout: dropout.map(|(r, _)| (r, p)),
+        dropout: saved.map(|r| (r, p)),
         out: Precomputed::new(y),
     };
     Ok(x.apply_op3(a, b, op)?)
