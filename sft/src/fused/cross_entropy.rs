@@ -4,7 +4,7 @@
 //! rows with weight 0 (the last position of each sequence, prompt, padding) are
 //! skipped. Backward: `(softmax(z_r) − onehot(y_r)) · w_r · g`, zero elsewhere,
 //! from the row's logsumexp kept by the forward pass. Exponentials are taken in f32
-//! (libm's `expf` is about twice as fast as `exp`) and summed in f64.
+//! (cheaper than f64 ones) and summed in f64.
 
 use super::{Precomputed, par_rows, with_f32};
 use crate::error::Result;
@@ -99,7 +99,7 @@ pub fn masked_cross_entropy(
         )));
     }
     let logits = logits.contiguous()?;
-    // Per row: [logsumexp, weighted loss], both computed in f64.
+    // Per row: [logsumexp, weighted loss], computed in f64 and kept as f32.
     let mut per_row = vec![0f32; rows * 2];
     with_f32(&logits, |z| {
         par_rows(rows, 2, &mut per_row, |first, chunk| {
