@@ -8,8 +8,8 @@
 //! threads that run right after: on the 2-core team machine, with a synth run
 //! beside it, one LoRA step of SmolLM2-135M (`distill bench train --worker --modes
 //! lora`) took 18.5 s with the default and 12.5 s with workers that park at once
-//! (1.5×). On the quiet machine the two were within noise (109 and 103 tokens/s,
-//! two runs each). See BENCHMARKS.md, "Training step vs PyTorch".
+//! (1.5×). On the quiet machine the two were within noise (113, 112, 103 against
+//! 107, 99 tokens/s). See BENCHMARKS.md, "Training step vs PyTorch".
 
 /// candle's environment variable for its pool workers' spin rounds.
 const SPIN_LIMIT_VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
