@@ -85,3 +85,8 @@ pub(crate) fn start_epoch_ticker(engine: &Arc<Engine>) {
         tracing::error!("could not start the epoch thread, deadlines will not fire: {err}");
     }
 }
+
+#[cfg(test)]
+mod funcref_tests;
+#[cfg(test)]
+mod reset_tests;
