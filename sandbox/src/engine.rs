@@ -90,3 +90,16 @@ pub(crate) fn start_epoch_ticker(engine: &Arc<Engine>) {
 mod funcref_tests;
 #[cfg(test)]
 mod reset_tests;
+
+/// A core module compiled and prelinked with the sandbox's engine settings (pooling,
+/// copy-on-write images, resident reset), for the engine tests.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+fn prelink_for_tests(wasm: &[u8]) -> (Engine, wasmtime::InstancePre<()>) {
+    let engine = new_engine(false).expect("engine");
+    let module = wasmtime::Module::new(&engine, wasm).expect("test module");
+    let pre = wasmtime::Linker::<()>::new(&engine)
+        .instantiate_pre(&module)
+        .expect("prelink");
+    (engine, pre)
+}

@@ -6,13 +6,13 @@
 
 #![allow(clippy::expect_used)]
 
-use super::new_engine;
+use super::prelink_for_tests;
 use std::borrow::Cow;
 use wasm_encoder::{
     CodeSection, ElementSection, Elements, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, Module, RefType, TableSection, TableType, TypeSection, ValType,
 };
-use wasmtime::{Linker, Store};
+use wasmtime::Store;
 
 /// Functions in the table; function `k` returns `BASE + k`.
 const FUNCS: u32 = 6;
@@ -87,11 +87,7 @@ fn funcref_module() -> Vec<u8> {
 
 #[test]
 fn ref_func_references_call_the_functions_they_name() {
-    let engine = new_engine(false).expect("engine");
-    let module = wasmtime::Module::new(&engine, funcref_module()).expect("funcref module");
-    let pre = Linker::<()>::new(&engine)
-        .instantiate_pre(&module)
-        .expect("prelink");
+    let (engine, pre) = prelink_for_tests(&funcref_module());
     for round in 0..3 {
         let mut store = Store::new(&engine, ());
         let instance = pre.instantiate(&mut store).expect("instantiate");

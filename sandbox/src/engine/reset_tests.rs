@@ -6,12 +6,12 @@
 
 #![allow(clippy::expect_used)]
 
-use super::new_engine;
+use super::prelink_for_tests;
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
     Instruction, MemArg, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
-use wasmtime::{Linker, Store};
+use wasmtime::Store;
 
 /// Distance between the bytes `dirty` writes: every other 4 KiB host page, so each
 /// written page is its own run.
@@ -143,11 +143,7 @@ fn thread_minor_faults() -> u64 {
 
 #[test]
 fn reused_slot_is_pristine_and_dirty_pages_stay_resident() {
-    let engine = new_engine(false).expect("engine");
-    let module = wasmtime::Module::new(&engine, probe_module()).expect("probe module");
-    let pre = Linker::<()>::new(&engine)
-        .instantiate_pre(&module)
-        .expect("prelink");
+    let (engine, pre) = prelink_for_tests(&probe_module());
     let mut faults_per_round = Vec::new();
     for round in 0..4 {
         let mut store = Store::new(&engine, ());
