@@ -3,9 +3,9 @@
 //! recomputes them and applies `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
 //! `dS = P⊙(dP − rowsum(dP⊙P))`, `dQ = dS·K·scale`, `dK = dSᵀ·Q·scale`.
 
-use super::Precomputed;
+use super::{Precomputed, f32_vec, par_rows, with_f32};
 use crate::error::Result;
-use candle_core::{CpuStorage, CustomOp3, D, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 /// The custom op; `q`, `k`, `v` `(batch, heads, seq, head_dim)`.
 struct AttentionCore {
@@ -15,9 +15,105 @@ struct AttentionCore {
 }
 
 /// `softmax(q·kᵀ·scale + bias)` on detached operands, `(batch, heads, seq, seq)`.
+/// Scaling, bias and softmax are one pass over the score rows on all cores when the
+/// bias is `(batch or 1, heads or 1, seq, seq)`; other biases take the composed ops.
 fn probs(q: &Tensor, k: &Tensor, bias: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
-    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(bias)?;
-    candle_nn::ops::softmax_last_dim(&scores)
+    let scores = q.matmul(&k.t()?)?;
+    match BiasRows::new(bias, scores.dims())? {
+        Some(rows) => softmax_rows(&scores, &rows, scale as f32),
+        None => candle_nn::ops::softmax_last_dim(&(scores * scale)?.broadcast_add(bias)?),
+    }
+}
+
+/// The rows of a `(batch or 1, heads or 1, q, k)` bias, looked up per score row.
+struct BiasRows {
+    data: Vec<f32>,
+    batch: usize,
+    heads: usize,
+}
+
+impl BiasRows {
+    /// The bias's rows when its shape broadcasts that way onto `scores`
+    /// `(batch, heads, q, k)`; `None` for any other shape.
+    fn new(bias: &Tensor, scores: &[usize]) -> candle_core::Result<Option<Self>> {
+        let (d, s) = (bias.dims(), scores);
+        let fits = |i: usize| d[i] == 1 || d[i] == s[i];
+        if d.len() != 4 || s.len() != 4 || !fits(0) || !fits(1) || d[2] != s[2] || d[3] != s[3] {
+            return Ok(None);
+        }
+        Ok(Some(BiasRows {
+            data: f32_vec(bias)?,
+            batch: d[0],
+            heads: d[1],
+        }))
+    }
+
+    /// The bias row for score row `r` of `(batch, heads, q)` rows with `heads`, `q` given.
+    fn row(&self, r: usize, heads: usize, q: usize, k: usize) -> &[f32] {
+        let (b, h, i) = (r / (heads * q), (r / q) % heads, r % q);
+        let b = if self.batch == 1 { 0 } else { b };
+        let h = if self.heads == 1 { 0 } else { h };
+        let start = ((b * self.heads + h) * q + i) * k;
+        &self.data[start..start + k]
+    }
+}
+
+/// Below this, `exp(x − max)` is 0 in f32: masked entries skip the exponential.
+const EXP_UNDERFLOW: f32 = -110.0;
+
+/// `softmax(s·scale + bias)` row by row (the order of candle's softmax: max, exponentials
+/// of the differences, sum, division).
+fn softmax_rows(scores: &Tensor, bias: &BiasRows, scale: f32) -> candle_core::Result<Tensor> {
+    let dims = scores.dims().to_vec();
+    let (heads, q, k) = (dims[1], dims[2], dims[3]);
+    let rows = scores.elem_count() / k.max(1);
+    let mut out = vec![0f32; scores.elem_count()];
+    with_f32(scores, |s| {
+        par_rows(rows, k, &mut out, |first, chunk| {
+            for (j, dst) in chunk.chunks_mut(k).enumerate() {
+                let r = first + j;
+                let (src, b) = (&s[r * k..(r + 1) * k], bias.row(r, heads, q, k));
+                let mut max = f32::NEG_INFINITY;
+                for ((d, &x), &bb) in dst.iter_mut().zip(src).zip(b) {
+                    *d = x * scale + bb;
+                    max = max.max(*d);
+                }
+                let mut sum = 0f32;
+                for d in dst.iter_mut() {
+                    let z = *d - max;
+                    *d = if z < EXP_UNDERFLOW { 0.0 } else { z.exp() };
+                    sum += *d;
+                }
+                for d in dst.iter_mut() {
+                    *d /= sum;
+                }
+            }
+        })
+    })?;
+    Tensor::from_vec(out, dims, scores.device())
+}
+
+/// `dS = P⊙(dP − rowsum(dP⊙P))·scale`, row by row on all cores.
+fn softmax_backward(p: &Tensor, dp: &Tensor, scale: f32) -> candle_core::Result<Tensor> {
+    let dims = p.dims().to_vec();
+    let k = dims.last().copied().unwrap_or(1).max(1);
+    let rows = p.elem_count() / k;
+    let mut out = vec![0f32; p.elem_count()];
+    with_f32(p, |p| {
+        with_f32(dp, |dp| {
+            par_rows(rows, k, &mut out, |first, chunk| {
+                for (j, dst) in chunk.chunks_mut(k).enumerate() {
+                    let r = first + j;
+                    let (pr, dr) = (&p[r * k..(r + 1) * k], &dp[r * k..(r + 1) * k]);
+                    let dot: f32 = pr.iter().zip(dr).map(|(a, b)| a * b).sum();
+                    for ((d, &a), &b) in dst.iter_mut().zip(pr).zip(dr) {
+                        *d = a * (b - dot) * scale;
+                    }
+                }
+            })
+        })
+    })??;
+    Tensor::from_vec(out, dims, p.device())
 }
 
 impl CustomOp3 for AttentionCore {
@@ -49,10 +145,9 @@ impl CustomOp3 for AttentionCore {
         let p = probs(&q, &k, &self.bias, self.scale)?;
         let dv = p.t()?.matmul(&g)?;
         let dp = g.matmul(&v.t()?)?;
-        let row = (&dp * &p)?.sum_keepdim(D::Minus1)?;
-        let ds = (p * dp.broadcast_sub(&row)?)?;
-        let dq = (ds.matmul(&k)? * self.scale)?;
-        let dk = (ds.t()?.matmul(&q)? * self.scale)?;
+        let ds = softmax_backward(&p, &dp, self.scale as f32)?;
+        let dq = ds.matmul(&k)?;
+        let dk = ds.t()?.matmul(&q)?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }

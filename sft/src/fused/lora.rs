@@ -39,6 +39,20 @@ fn add_scaled(
     add: &Tensor,
     mask: Option<&[f32]>,
 ) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(
+        add_scaled_vec(base, s, add, mask)?,
+        base.shape(),
+        base.device(),
+    )
+}
+
+/// [`add_scaled`]'s elements, in a vector of their own.
+fn add_scaled_vec(
+    base: &Tensor,
+    s: f32,
+    add: &Tensor,
+    mask: Option<&[f32]>,
+) -> candle_core::Result<Vec<f32>> {
     let n = base.elem_count();
     let mut out = vec![0f32; n];
     with_f32(base, |b| {
@@ -61,7 +75,7 @@ fn add_scaled(
             })
         })
     })??;
-    Tensor::from_vec(out, base.shape(), base.device())
+    Ok(out)
 }
 
 /// `x⊙mask` for an f32 tensor and a mask of its element count.
@@ -159,12 +173,12 @@ pub fn lora_linear(
     };
     let delta = dropped.matmul(&ad.t()?)?.matmul(&bd.t()?)?;
     drop(dropped);
-    let y = add_scaled(&y, scale as f32, &delta, None)?;
+    let out = add_scaled_vec(&y, scale as f32, &delta, None)?;
     let op = LoraLinear {
         weight: weight.detach(),
         scale,
         dropout: saved.map(|r| (r, p)),
-        out: Precomputed::new(y),
+        out: Precomputed::from_vec(out, y.shape().clone()),
     };
     Ok(x.apply_op3(a, b, op)?)
 }

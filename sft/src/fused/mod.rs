@@ -30,25 +30,39 @@ pub fn fusable(ts: &[&Tensor]) -> bool {
 
 /// A forward result computed ahead of the custom op, handed over once by `cpu_fwd`.
 #[derive(Debug, Default)]
-pub(crate) struct Precomputed(Mutex<Option<Tensor>>);
+pub(crate) struct Precomputed(Mutex<Option<Output>>);
+
+/// What [`Precomputed`] holds: a tensor (copied out when taken), or elements already
+/// in a vector of their own (handed over without a copy).
+#[derive(Debug)]
+enum Output {
+    Tensor(Tensor),
+    Elements(Vec<f32>, Shape),
+}
 
 impl Precomputed {
     /// Holds `t` until the custom op's forward takes it.
     pub(crate) fn new(t: Tensor) -> Self {
-        Precomputed(Mutex::new(Some(t)))
+        Precomputed(Mutex::new(Some(Output::Tensor(t))))
     }
 
-    /// Takes the tensor out (so it is freed after the copy) as CPU storage.
+    /// Holds `data` of `shape` until the custom op's forward takes it.
+    pub(crate) fn from_vec(data: Vec<f32>, shape: Shape) -> Self {
+        Precomputed(Mutex::new(Some(Output::Elements(data, shape))))
+    }
+
+    /// Takes the output out (so a tensor is freed after its copy) as CPU storage.
     pub(crate) fn take(&self) -> candle_core::Result<(CpuStorage, Shape)> {
-        let t = self
+        let out = self
             .0
             .lock()
             .map_err(|_| candle_core::Error::Msg("fused op: poisoned output slot".into()))?
             .take()
             .ok_or_else(|| candle_core::Error::Msg("fused op: forward ran twice".into()))?;
-        let shape = t.shape().clone();
-        let data = f32_vec(&t)?;
-        Ok((CpuStorage::F32(data), shape))
+        match out {
+            Output::Tensor(t) => Ok((CpuStorage::F32(f32_vec(&t)?), t.shape().clone())),
+            Output::Elements(data, shape) => Ok((CpuStorage::F32(data), shape)),
+        }
     }
 }
 
@@ -94,12 +108,8 @@ pub(crate) fn par_rows(
     out: &mut [f32],
     f: impl Fn(usize, &mut [f32]) + Sync,
 ) {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(rows.max(1));
-    let per = rows.div_ceil(threads.max(1)).max(1);
-    if threads <= 1 || out_width == 0 {
+    let per = rows_per_thread(rows);
+    if per >= rows || out_width == 0 {
         f(0, out);
         return;
     }
@@ -109,6 +119,39 @@ pub(crate) fn par_rows(
             s.spawn(move || f(i * per, chunk));
         }
     });
+}
+
+/// [`par_rows`] with two outputs of the same row width: `f(first_row, a_chunk, b_chunk)`.
+pub(crate) fn par_rows2(
+    rows: usize,
+    out_width: usize,
+    a: &mut [f32],
+    b: &mut [f32],
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+) {
+    let per = rows_per_thread(rows);
+    if per >= rows || out_width == 0 {
+        f(0, a, b);
+        return;
+    }
+    std::thread::scope(|s| {
+        let chunks = a
+            .chunks_mut(per * out_width)
+            .zip(b.chunks_mut(per * out_width));
+        for (i, (ca, cb)) in chunks.enumerate() {
+            let f = &f;
+            s.spawn(move || f(i * per, ca, cb));
+        }
+    });
+}
+
+/// Rows each thread takes when `rows` rows are split over the available cores.
+fn rows_per_thread(rows: usize) -> usize {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(rows.max(1));
+    rows.div_ceil(threads.max(1)).max(1)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The gated MLP's `silu(g) ⊙ u` as one op over `(g, u)`, by plain loops. With
+//! The gated MLP's `silu(g) ⊙ u` as one op over `(g, u)`, by plain loops on all cores. With
 //! `σ = sigmoid(g)`: `d/dg = u·σ·(1 + g·(1 − σ))`, `d/du = g·σ`.
 
-use super::{cpu_slice, with_f32};
+use super::{cpu_slice, par_rows, par_rows2, with_f32};
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
@@ -33,7 +33,16 @@ impl CustomOp2 for SiluMul {
                 op: "fused-silu-mul",
             });
         }
-        let out = g.iter().zip(u).map(|(&a, &b)| a * sigmoid(a) * b).collect();
+        let mut out = vec![0f32; g.len()];
+        par_rows(g.len(), 1, &mut out, |first, chunk| {
+            let (g, u) = (
+                &g[first..first + chunk.len()],
+                &u[first..first + chunk.len()],
+            );
+            for ((o, &a), &b) in chunk.iter_mut().zip(g).zip(u) {
+                *o = a * sigmoid(a) * b;
+            }
+        });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -50,11 +59,14 @@ impl CustomOp2 for SiluMul {
         with_f32(g, |g| {
             with_f32(u, |u| {
                 with_f32(grad, |d| {
-                    for i in 0..n {
-                        let s = sigmoid(g[i]);
-                        gg[i] = d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
-                        gu[i] = d[i] * g[i] * s;
-                    }
+                    par_rows2(n, 1, &mut gg, &mut gu, |first, gg, gu| {
+                        for (j, (gg, gu)) in gg.iter_mut().zip(gu).enumerate() {
+                            let i = first + j;
+                            let s = sigmoid(g[i]);
+                            *gg = d[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+                            *gu = d[i] * g[i] * s;
+                        }
+                    })
                 })
             })
         })???;
