@@ -3,12 +3,14 @@
 
 mod commands;
 mod cpu_threads;
+mod malloc_tuning;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     cpu_threads::tune_candle_pool();
+    malloc_tuning::keep_freed_memory();
     let cli = commands::Cli::parse();
     init_logging(cli.verbose);
     match commands::execute(cli) {

@@ -2,6 +2,7 @@
 //! step), f32 moments, and state that can be saved and restored exactly.
 
 use crate::error::{Result, SftError};
+use crate::fused;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -76,12 +77,13 @@ impl AdamW {
         let slots = params
             .iter()
             .map(|(name, var)| {
-                let z = Tensor::zeros(var.shape(), DType::F32, var.device())?;
+                // Two allocations: the fused step updates each moment in place.
+                let zeros = || Tensor::zeros(var.shape(), DType::F32, var.device());
                 Ok(Slot {
                     name: name.clone(),
                     var: var.clone(),
-                    m: z.clone(),
-                    v: z,
+                    m: zeros()?,
+                    v: zeros()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -117,6 +119,18 @@ impl AdamW {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
+            if fused::adamw::applies(s.var.as_tensor(), g, &s.m, &s.v) {
+                let scalars = fused::adamw::StepScalars {
+                    decay: 1.0 - lr * c.weight_decay,
+                    beta1: c.beta1,
+                    beta2: c.beta2,
+                    inv_bc2: 1.0 / bc2_sqrt,
+                    eps: c.eps,
+                    step: lr / bc1,
+                };
+                fused::adamw::step(s.var.as_tensor(), g, &s.m, &s.v, scalars)?;
+                continue;
+            }
             let g = g.detach().to_dtype(DType::F32)?;
             let p = s.var.as_tensor().detach().to_dtype(DType::F32)?;
             // decoupled decay first, as torch does
@@ -157,7 +171,8 @@ impl AdamW {
                         actual: t.dims().to_vec(),
                     });
                 }
-                *slot = t.to_dtype(DType::F32)?.to_device(s.var.device())?;
+                // A copy of its own: the fused step writes the moments in place.
+                *slot = t.to_dtype(DType::F32)?.to_device(s.var.device())?.copy()?;
             }
         }
         self.steps = steps;

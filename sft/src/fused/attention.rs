@@ -207,4 +207,26 @@ mod tests {
             assert_close(gf.get(t).unwrap(), gp.get(t).unwrap(), 1e-5, what);
         }
     }
+
+    /// A per-head bias `(1, heads, seq, seq)` takes the one-pass softmax; a `(seq, seq)`
+    /// bias the composed ops. Both must match the composed reference.
+    #[test]
+    fn per_head_and_unbatched_biases_match_composed_attention() {
+        let (b, h, s, d) = (2, 3, 5, 4);
+        for bias in [randn(0.0, 2.0, (1, h, s, s)), randn(0.0, 2.0, (s, s))] {
+            let q = Var::from_tensor(&randn(0.0, 1.0, (b, h, s, d))).unwrap();
+            let k = Var::from_tensor(&randn(0.0, 1.0, (b, h, s, d))).unwrap();
+            let v = Var::from_tensor(&randn(0.0, 1.0, (b, h, s, d))).unwrap();
+            let probe = randn(0.0, 1.0, (b, h, s, d));
+            let (qt, kt, vt) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+            let fused = attention(qt, kt, vt, &bias, 0.7).unwrap();
+            let plain = composed(qt, kt, vt, &bias, 0.7);
+            assert_close(&fused, &plain, 1e-5, "value");
+            let gf = probe_backward(&fused, &probe);
+            let gp = probe_backward(&plain, &probe);
+            for (t, what) in [(qt, "q"), (kt, "k"), (vt, "v")] {
+                assert_close(gf.get(t).unwrap(), gp.get(t).unwrap(), 1e-5, what);
+            }
+        }
+    }
 }

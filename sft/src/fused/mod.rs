@@ -12,6 +12,7 @@
 //! attention core and cross-entropy precompute their output; RMSNorm, rope and
 //! `silu(g)·u` compute it in `cpu_fwd` directly.
 
+pub mod adamw;
 pub mod attention;
 pub mod cross_entropy;
 pub mod lora;
@@ -20,6 +21,7 @@ pub mod rope;
 pub mod swiglu;
 
 use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Whether every tensor is an f32 tensor on the CPU (the fused ops' domain).
@@ -99,26 +101,24 @@ pub(crate) fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Resul
     Ok(&data[a..b])
 }
 
-/// Splits `rows` rows of `width` elements over the available cores and runs `f` on
-/// each chunk: `f(first_row, out_chunk)`, where `out_chunk` holds those rows'
-/// `out_width` outputs each.
+/// Splits `rows` rows of `width` elements over the cores and runs `f` on each chunk:
+/// `f(first_row, out_chunk)`, where `out_chunk` holds those rows' `out_width` outputs
+/// each. The chunks run on rayon's pool, the threads gemm's matmuls already use, so
+/// the element-wise passes never compete with idle-spinning matmul threads.
 pub(crate) fn par_rows(
     rows: usize,
     out_width: usize,
     out: &mut [f32],
-    f: impl Fn(usize, &mut [f32]) + Sync,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) {
-    let per = rows_per_thread(rows);
+    let per = rows_per_task(rows);
     if per >= rows || out_width == 0 {
         f(0, out);
         return;
     }
-    std::thread::scope(|s| {
-        for (i, chunk) in out.chunks_mut(per * out_width).enumerate() {
-            let f = &f;
-            s.spawn(move || f(i * per, chunk));
-        }
-    });
+    out.par_chunks_mut(per * out_width)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * per, chunk));
 }
 
 /// [`par_rows`] with two outputs of the same row width: `f(first_row, a_chunk, b_chunk)`.
@@ -127,30 +127,22 @@ pub(crate) fn par_rows2(
     out_width: usize,
     a: &mut [f32],
     b: &mut [f32],
-    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
 ) {
-    let per = rows_per_thread(rows);
+    let per = rows_per_task(rows);
     if per >= rows || out_width == 0 {
         f(0, a, b);
         return;
     }
-    std::thread::scope(|s| {
-        let chunks = a
-            .chunks_mut(per * out_width)
-            .zip(b.chunks_mut(per * out_width));
-        for (i, (ca, cb)) in chunks.enumerate() {
-            let f = &f;
-            s.spawn(move || f(i * per, ca, cb));
-        }
-    });
+    a.par_chunks_mut(per * out_width)
+        .zip(b.par_chunks_mut(per * out_width))
+        .enumerate()
+        .for_each(|(i, (ca, cb))| f(i * per, ca, cb));
 }
 
-/// Rows each thread takes when `rows` rows are split over the available cores.
-fn rows_per_thread(rows: usize) -> usize {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(rows.max(1));
+/// Rows per task when `rows` rows are split into one task per pool thread.
+fn rows_per_task(rows: usize) -> usize {
+    let threads = rayon::current_num_threads().min(rows.max(1));
     rows.div_ceil(threads.max(1)).max(1)
 }
 
