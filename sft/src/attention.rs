@@ -85,6 +85,9 @@ fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
     if rep == 1 {
         return Ok(x.clone());
     }
+    if crate::fused::fusable(&[x]) {
+        return crate::fused::repeat_kv::repeat_kv(x, rep);
+    }
     let (b, kv, s, d) = x.dims4()?;
     Ok(x.unsqueeze(2)?
         .broadcast_as((b, kv, rep, s, d))?

@@ -37,6 +37,21 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
     Ok(partial.iter().sum())
 }
 
+/// `g·coef` for an f32 CPU tensor on all cores, with the bits of candle's `g * coef`
+/// (its `affine`: `x·mul + 0` in f32).
+fn scaled_copy(g: &Tensor, coef: f64) -> Result<Tensor> {
+    let mul = coef as f32;
+    let mut out = vec![0f32; g.elem_count()];
+    fused::with_f32(g, |x| {
+        fused::par_rows(x.len(), 1, &mut out, |first, chunk| {
+            for (o, &xi) in chunk.iter_mut().zip(&x[first..]) {
+                *o = xi * mul + 0.0;
+            }
+        })
+    })?;
+    Ok(Tensor::from_vec(out, g.shape(), g.device())?)
+}
+
 /// Scales the gradients so their global norm is at most `max_norm`, using torch's
 /// factor `max_norm / (norm + 1e-6)` capped at 1. Returns the norm before clipping.
 pub fn clip_grad_norm(
@@ -49,7 +64,12 @@ pub fn clip_grad_norm(
     if coef < 1.0 {
         for (_, v) in params {
             if let Some(g) = grads.remove(v.as_tensor()) {
-                grads.insert(v.as_tensor(), (g * coef)?);
+                let scaled = if fused::fusable(&[&g]) {
+                    scaled_copy(&g, coef)?
+                } else {
+                    (g * coef)?
+                };
+                grads.insert(v.as_tensor(), scaled);
             }
         }
     }

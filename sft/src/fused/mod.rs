@@ -16,6 +16,7 @@ pub mod adamw;
 pub mod attention;
 pub mod cross_entropy;
 pub mod lora;
+pub mod repeat_kv;
 pub mod rms_norm;
 pub mod rope;
 pub mod swiglu;
@@ -141,7 +142,7 @@ pub(crate) fn par_rows2(
 }
 
 /// Rows per task when `rows` rows are split into one task per pool thread.
-fn rows_per_task(rows: usize) -> usize {
+pub(crate) fn rows_per_task(rows: usize) -> usize {
     let threads = rayon::current_num_threads().min(rows.max(1));
     rows.div_ceil(threads.max(1)).max(1)
 }

@@ -6,6 +6,7 @@
 use super::{cpu_slice, par_rows, with_f32};
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 /// The custom op; `x (..., h)`, `w (h,)`.
 struct RmsNorm {
@@ -94,8 +95,7 @@ impl CustomOp2 for RmsNorm {
         let gw = if gw_rows.is_empty() {
             None
         } else {
-            let t = Tensor::from_vec(gw_rows, (rows, h), x.device())?;
-            Some(t.sum(0)?)
+            Some(Tensor::from_vec(column_sums(&gw_rows, h), h, x.device())?)
         };
         Ok((Some(gx), gw))
     }
@@ -105,6 +105,33 @@ impl CustomOp2 for RmsNorm {
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     Ok(x.contiguous()?
         .apply_op2(&w.contiguous()?, RmsNorm { eps })?)
+}
+
+/// The column sums of a row-major `(rows, h)` matrix: partial sums over fixed row
+/// chunks on all cores, then added in chunk order (candle's `sum(0)` is one strided,
+/// single-threaded pass).
+fn column_sums(data: &[f32], h: usize) -> Vec<f32> {
+    let rows = data.len() / h.max(1);
+    let per = super::rows_per_task(rows);
+    let partial: Vec<Vec<f32>> = data
+        .par_chunks(per * h.max(1))
+        .map(|chunk| {
+            let mut acc = vec![0f32; h];
+            for row in chunk.chunks(h) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0f32; h];
+    for p in &partial {
+        for (o, &v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
