@@ -4,7 +4,7 @@
 //! scalar rounded to f32 as candle's `affine` does, products rounded before sums), so
 //! both paths give the same bits.
 
-use super::{cpu_slice, par_rows};
+use super::{cpu_slice, cpu_slice_mut, par_rows};
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 
 /// `dst = keep·dst + take·g` (`square`: `take·(g·g)`): a moment update.
@@ -15,25 +15,11 @@ struct Moment {
 }
 
 /// `p = decay·p − step·m / (√v·inv_bc2 + eps)`: decoupled decay and the Adam step.
-#[derive(Clone, Copy)]
 struct Update {
     decay: f32,
     step: f32,
     inv_bc2: f32,
     eps: f32,
-}
-
-/// The contiguous f32 elements of an in-place op's destination.
-fn dst_slice<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a mut [f32]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("fused adamw: strided tensor".into()))?;
-    match s {
-        CpuStorage::F32(v) => Ok(&mut v[a..b]),
-        _ => Err(candle_core::Error::Msg(
-            "fused adamw: not an f32 tensor".into(),
-        )),
-    }
 }
 
 /// Fails unless every source has the destination's element count.
@@ -59,7 +45,7 @@ impl InplaceOp2 for Moment {
         gs: &CpuStorage,
         gl: &Layout,
     ) -> candle_core::Result<()> {
-        let (d, g) = (dst_slice(dst, dst_l)?, cpu_slice(gs, gl)?);
+        let (d, g) = (cpu_slice_mut(dst, dst_l)?, cpu_slice(gs, gl)?);
         same_len(d.len(), &[g])?;
         let (keep, take, square) = (self.keep, self.take, self.square);
         par_rows(d.len(), 1, d, |first, chunk| {
@@ -87,15 +73,10 @@ impl InplaceOp3 for Update {
         vs: &CpuStorage,
         vl: &Layout,
     ) -> candle_core::Result<()> {
-        let p = dst_slice(dst, dst_l)?;
+        let p = cpu_slice_mut(dst, dst_l)?;
         let (m, v) = (cpu_slice(ms, ml)?, cpu_slice(vs, vl)?);
         same_len(p.len(), &[m, v])?;
-        let Update {
-            decay,
-            step,
-            inv_bc2,
-            eps,
-        } = *self;
+        let (decay, step, inv_bc2, eps) = (self.decay, self.step, self.inv_bc2, self.eps);
         par_rows(p.len(), 1, p, |first, chunk| {
             let n = chunk.len();
             let (m, v) = (&m[first..first + n], &v[first..first + n]);

@@ -3,7 +3,7 @@
 //! recomputes them and applies `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
 //! `dS = P⊙(dP − rowsum(dP⊙P))`, `dQ = dS·K·scale`, `dK = dSᵀ·Q·scale`.
 
-use super::{Precomputed, f32_vec, par_rows, with_f32};
+use super::{Precomputed, par_rows, with_f32};
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
@@ -19,35 +19,32 @@ struct AttentionCore {
 /// bias is `(batch or 1, heads or 1, seq, seq)`; other biases take the composed ops.
 fn probs(q: &Tensor, k: &Tensor, bias: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
     let scores = q.matmul(&k.t()?)?;
-    match BiasRows::new(bias, scores.dims())? {
-        Some(rows) => softmax_rows(&scores, &rows, scale as f32),
-        None => candle_nn::ops::softmax_last_dim(&(scores * scale)?.broadcast_add(bias)?),
+    let d = bias.dims();
+    let s = scores.dims();
+    let fits = |i: usize| d[i] == 1 || d[i] == s[i];
+    if d.len() == 4 && s.len() == 4 && fits(0) && fits(1) && d[2] == s[2] && d[3] == s[3] {
+        // the bias is borrowed (no copy when contiguous, as the mask's bias is)
+        with_f32(bias, |data| {
+            let rows = BiasRows {
+                data,
+                batch: d[0],
+                heads: d[1],
+            };
+            softmax_rows(&scores, &rows, scale as f32)
+        })?
+    } else {
+        candle_nn::ops::softmax_last_dim(&(scores * scale)?.broadcast_add(bias)?)
     }
 }
 
 /// The rows of a `(batch or 1, heads or 1, q, k)` bias, looked up per score row.
-struct BiasRows {
-    data: Vec<f32>,
+struct BiasRows<'a> {
+    data: &'a [f32],
     batch: usize,
     heads: usize,
 }
 
-impl BiasRows {
-    /// The bias's rows when its shape broadcasts that way onto `scores`
-    /// `(batch, heads, q, k)`; `None` for any other shape.
-    fn new(bias: &Tensor, scores: &[usize]) -> candle_core::Result<Option<Self>> {
-        let (d, s) = (bias.dims(), scores);
-        let fits = |i: usize| d[i] == 1 || d[i] == s[i];
-        if d.len() != 4 || s.len() != 4 || !fits(0) || !fits(1) || d[2] != s[2] || d[3] != s[3] {
-            return Ok(None);
-        }
-        Ok(Some(BiasRows {
-            data: f32_vec(bias)?,
-            batch: d[0],
-            heads: d[1],
-        }))
-    }
-
+impl BiasRows<'_> {
     /// The bias row for score row `r` of `(batch, heads, q)` rows with `heads`, `q` given.
     fn row(&self, r: usize, heads: usize, q: usize, k: usize) -> &[f32] {
         let (b, h, i) = (r / (heads * q), (r / q) % heads, r % q);
@@ -63,7 +60,7 @@ const EXP_UNDERFLOW: f32 = -110.0;
 
 /// `softmax(s·scale + bias)` row by row (the order of candle's softmax: max, exponentials
 /// of the differences, sum, division).
-fn softmax_rows(scores: &Tensor, bias: &BiasRows, scale: f32) -> candle_core::Result<Tensor> {
+fn softmax_rows(scores: &Tensor, bias: &BiasRows<'_>, scale: f32) -> candle_core::Result<Tensor> {
     let dims = scores.dims().to_vec();
     let (heads, q, k) = (dims[1], dims[2], dims[3]);
     let rows = scores.elem_count() / k.max(1);

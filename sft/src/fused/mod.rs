@@ -102,6 +102,22 @@ pub(crate) fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Resul
     Ok(&data[a..b])
 }
 
+/// The contiguous f32 elements of an in-place op's destination, writable.
+pub(crate) fn cpu_slice_mut<'a>(
+    s: &'a mut CpuStorage,
+    l: &Layout,
+) -> candle_core::Result<&'a mut [f32]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused op: strided destination".into()))?;
+    match s {
+        CpuStorage::F32(v) => Ok(&mut v[a..b]),
+        _ => Err(candle_core::Error::Msg(
+            "fused op: destination is not f32".into(),
+        )),
+    }
+}
+
 /// Splits `rows` rows of `width` elements over the cores and runs `f` on each chunk:
 /// `f(first_row, out_chunk)`, where `out_chunk` holds those rows' `out_width` outputs
 /// each. The chunks run on rayon's pool, the threads gemm's matmuls already use, so
