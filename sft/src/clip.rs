@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::fused;
+use crate::fused::zeroed;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 use rayon::prelude::*;
@@ -41,7 +42,7 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
 /// (its `affine`: `x·mul + 0` in f32).
 fn scaled_copy(g: &Tensor, coef: f64) -> Result<Tensor> {
     let mul = coef as f32;
-    let mut out = vec![0f32; g.elem_count()];
+    let mut out = zeroed(g.elem_count());
     fused::with_f32(g, |x| {
         fused::par_rows(x.len(), 1, &mut out, |first, chunk| {
             for (o, &xi) in chunk.iter_mut().zip(&x[first..]) {

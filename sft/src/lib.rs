@@ -27,6 +27,8 @@ pub mod atomic_file;
 pub mod attention;
 pub mod bar_chart;
 pub mod bench;
+#[cfg(test)]
+mod candle_patch_tests;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;

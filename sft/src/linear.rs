@@ -2,6 +2,7 @@
 //! context that carries the dropout generator.
 
 use crate::error::Result;
+use crate::fused::zeroed;
 use crate::lora::LoraAdapter;
 use crate::rng::Rng;
 use candle_core::{DType, Tensor};
@@ -45,7 +46,7 @@ pub(crate) fn dropout_mask(rng: &mut Rng, n: usize, p: f32) -> Vec<f32> {
     let keep = 1.0 / (1.0 - p);
     let start = rng.clone();
     rng.advance(n as u64);
-    let mut mask = vec![0f32; n];
+    let mut mask = zeroed(n);
     crate::fused::par_rows(n, 1, &mut mask, |first, chunk| {
         for (i, m) in chunk.iter_mut().enumerate() {
             if start.uniform_at((first + i) as u64) >= p {

@@ -3,8 +3,10 @@
 //! recomputes them and applies `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
 //! `dS = P⊙(dP − rowsum(dP⊙P))`, `dQ = dS·K·scale`, `dK = dSᵀ·Q·scale`.
 
-use super::{Precomputed, par_rows, with_f32};
+use super::batched_matmul::matmul;
+use super::{Precomputed, exp, par_rows, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 /// The custom op; `q`, `k`, `v` `(batch, heads, seq, head_dim)`.
@@ -18,7 +20,7 @@ struct AttentionCore {
 /// Scaling, bias and softmax are one pass over the score rows on all cores when the
 /// bias is `(batch or 1, heads or 1, seq, seq)`; other biases take the composed ops.
 fn probs(q: &Tensor, k: &Tensor, bias: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
-    let scores = q.matmul(&k.t()?)?;
+    let scores = matmul(q, false, k, true)?;
     let d = bias.dims();
     let s = scores.dims();
     let fits = |i: usize| d[i] == 1 || d[i] == s[i];
@@ -64,23 +66,21 @@ fn softmax_rows(scores: &Tensor, bias: &BiasRows<'_>, scale: f32) -> candle_core
     let dims = scores.dims().to_vec();
     let (heads, q, k) = (dims[1], dims[2], dims[3]);
     let rows = scores.elem_count() / k.max(1);
-    let mut out = vec![0f32; scores.elem_count()];
+    let mut out = zeroed(scores.elem_count());
     with_f32(scores, |s| {
         par_rows(rows, k, &mut out, |first, chunk| {
             for (j, dst) in chunk.chunks_mut(k).enumerate() {
                 let r = first + j;
                 let (src, b) = (&s[r * k..(r + 1) * k], bias.row(r, heads, q, k));
-                let mut max = f32::NEG_INFINITY;
                 for ((d, &x), &bb) in dst.iter_mut().zip(src).zip(b) {
                     *d = x * scale + bb;
-                    max = max.max(*d);
                 }
-                let mut sum = 0f32;
+                let max = exp::max(dst);
                 for d in dst.iter_mut() {
                     let z = *d - max;
-                    *d = if z < EXP_UNDERFLOW { 0.0 } else { z.exp() };
-                    sum += *d;
+                    *d = if z < EXP_UNDERFLOW { 0.0 } else { exp::exp(z) };
                 }
+                let sum = exp::sum(dst);
                 for d in dst.iter_mut() {
                     *d /= sum;
                 }
@@ -95,7 +95,7 @@ fn softmax_backward(p: &Tensor, dp: &Tensor, scale: f32) -> candle_core::Result<
     let dims = p.dims().to_vec();
     let k = dims.last().copied().unwrap_or(1).max(1);
     let rows = p.elem_count() / k;
-    let mut out = vec![0f32; p.elem_count()];
+    let mut out = zeroed(p.elem_count());
     with_f32(p, |p| {
         with_f32(dp, |dp| {
             par_rows(rows, k, &mut out, |first, chunk| {
@@ -140,11 +140,11 @@ impl CustomOp3 for AttentionCore {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (q, k, v, g) = (q.detach(), k.detach(), v.detach(), grad.detach());
         let p = probs(&q, &k, &self.bias, self.scale)?;
-        let dv = p.t()?.matmul(&g)?;
-        let dp = g.matmul(&v.t()?)?;
+        let dv = matmul(&p, true, &g, false)?;
+        let dp = matmul(&g, false, &v, true)?;
         let ds = softmax_backward(&p, &dp, self.scale as f32)?;
-        let dq = ds.matmul(&k)?;
-        let dk = ds.t()?.matmul(&q)?;
+        let dq = matmul(&ds, false, &k, false)?;
+        let dk = matmul(&ds, true, &q, false)?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }
@@ -154,7 +154,8 @@ impl CustomOp3 for AttentionCore {
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor, scale: f64) -> Result<Tensor> {
     let (qd, kd, vd) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let bias = bias.detach();
-    let out = probs(&qd.detach(), &kd.detach(), &bias, scale)?.matmul(&vd.detach())?;
+    let p = probs(&qd.detach(), &kd.detach(), &bias, scale)?;
+    let out = matmul(&p, false, &vd.detach(), false)?;
     let op = AttentionCore {
         bias,
         scale,

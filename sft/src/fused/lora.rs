@@ -8,6 +8,7 @@
 
 use super::{Precomputed, par_rows, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use crate::linear::dropout_mask;
 use crate::rng::Rng;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
@@ -54,7 +55,7 @@ fn add_scaled_vec(
     mask: Option<&[f32]>,
 ) -> candle_core::Result<Vec<f32>> {
     let n = base.elem_count();
-    let mut out = vec![0f32; n];
+    let mut out = zeroed(n);
     with_f32(base, |b| {
         with_f32(add, |a| {
             par_rows(n, 1, &mut out, |first, chunk| {
@@ -81,7 +82,7 @@ fn add_scaled_vec(
 /// `x⊙mask` for an f32 tensor and a mask of its element count.
 fn times_mask(x: &Tensor, mask: &[f32]) -> candle_core::Result<Tensor> {
     let n = x.elem_count();
-    let mut out = vec![0f32; n];
+    let mut out = zeroed(n);
     with_f32(x, |x| {
         par_rows(n, 1, &mut out, |first, chunk| {
             for (o, (xi, mi)) in chunk.iter_mut().zip(x[first..].iter().zip(&mask[first..])) {

@@ -14,7 +14,9 @@
 
 pub mod adamw;
 pub mod attention;
+pub(crate) mod batched_matmul;
 pub mod cross_entropy;
+pub(crate) mod exp;
 pub mod lora;
 pub mod repeat_kv;
 pub mod rms_norm;
@@ -116,6 +118,19 @@ pub(crate) fn cpu_slice_mut<'a>(
             "fused op: destination is not f32".into(),
         )),
     }
+}
+
+/// `n` zeros, written on all cores when `n` is large. `vec![0.0; n]` is one
+/// single-threaded `memset` when glibc reuses heap memory (as `malloc_tuning` makes it
+/// do), which left the other core idle for a quarter of a second per full step.
+pub(crate) fn zeroed(n: usize) -> Vec<f32> {
+    const PARALLEL_FROM: usize = 1 << 16;
+    if n < PARALLEL_FROM {
+        return vec![0f32; n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0f32, n));
+    v
 }
 
 /// Splits `rows` rows of `width` elements over the cores and runs `f` on each chunk:

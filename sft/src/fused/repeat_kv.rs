@@ -5,6 +5,7 @@
 
 use super::{cpu_slice, par_rows, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 /// The custom op; `rep` copies of each kv head.
@@ -22,7 +23,7 @@ impl CustomOp1 for RepeatKv {
         let x = cpu_slice(s, l)?;
         let block = seq * d;
         let rep = self.rep;
-        let mut out = vec![0f32; x.len() * rep];
+        let mut out = zeroed(x.len() * rep);
         // one output row per (batch, kv head): its `rep` copies side by side
         par_rows(b * kv, block * rep, &mut out, |first, chunk| {
             for (i, heads) in chunk.chunks_mut(block * rep).enumerate() {
@@ -38,7 +39,7 @@ impl CustomOp1 for RepeatKv {
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (b, kv, seq, d) = x.dims4()?;
         let (block, rep) = (seq * d, self.rep);
-        let mut gx = vec![0f32; x.elem_count()];
+        let mut gx = zeroed(x.elem_count());
         with_f32(grad, |g| {
             par_rows(b * kv, block, &mut gx, |first, chunk| {
                 for (i, out) in chunk.chunks_mut(block).enumerate() {

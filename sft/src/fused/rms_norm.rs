@@ -5,6 +5,7 @@
 
 use super::{cpu_slice, par_rows, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -34,7 +35,7 @@ impl CustomOp2 for RmsNorm {
         let (x, w) = (cpu_slice(s1, l1)?, cpu_slice(s2, l2)?);
         let h = w.len();
         let rows = x.len() / h.max(1);
-        let mut out = vec![0f32; x.len()];
+        let mut out = zeroed(x.len());
         par_rows(rows, h, &mut out, |first, chunk| {
             for (i, o) in chunk.chunks_mut(h).enumerate() {
                 let xr = &x[(first + i) * h..(first + i + 1) * h];
@@ -56,8 +57,8 @@ impl CustomOp2 for RmsNorm {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let h = w.elem_count();
         let rows = x.elem_count() / h.max(1);
-        let mut gx = vec![0f32; x.elem_count()];
-        let mut gw_rows = vec![0f32; if w.track_op() { x.elem_count() } else { 0 }];
+        let mut gx = zeroed(x.elem_count());
+        let mut gw_rows = zeroed(if w.track_op() { x.elem_count() } else { 0 });
         with_f32(x, |x| {
             with_f32(w, |w| {
                 with_f32(grad, |g| {
@@ -116,7 +117,7 @@ fn column_sums(data: &[f32], h: usize) -> Vec<f32> {
     let partial: Vec<Vec<f32>> = data
         .par_chunks(per * h.max(1))
         .map(|chunk| {
-            let mut acc = vec![0f32; h];
+            let mut acc = zeroed(h);
             for row in chunk.chunks(h) {
                 for (a, &v) in acc.iter_mut().zip(row) {
                     *a += v;
@@ -125,7 +126,7 @@ fn column_sums(data: &[f32], h: usize) -> Vec<f32> {
             acc
         })
         .collect();
-    let mut out = vec![0f32; h];
+    let mut out = zeroed(h);
     for p in &partial {
         for (o, &v) in out.iter_mut().zip(p) {
             *o += v;

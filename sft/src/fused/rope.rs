@@ -5,6 +5,7 @@
 
 use super::{cpu_slice, f32_vec, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 /// The custom op with the tables as contiguous rows of `d`.
@@ -21,7 +22,7 @@ impl Rotary {
     fn rotate(&self, x: &[f32], sign: f32) -> Vec<f32> {
         let (h, s, d) = (self.heads, self.seq, self.d);
         let half = d / 2;
-        let mut out = vec![0f32; x.len()];
+        let mut out = zeroed(x.len());
         for (row, (o, xr)) in out.chunks_mut(d).zip(x.chunks(d)).enumerate() {
             let b = row / (h * s);
             let t = row % s;
@@ -52,7 +53,7 @@ impl CustomOp1 for Rotary {
         let (h, s, d) = (self.heads, self.seq, self.d);
         let half = d / 2;
         let gx = with_f32(grad, |g| {
-            let mut out = vec![0f32; g.len()];
+            let mut out = zeroed(g.len());
             for (row, (o, gr)) in out.chunks_mut(d).zip(g.chunks(d)).enumerate() {
                 let b = row / (h * s);
                 let t = row % s;

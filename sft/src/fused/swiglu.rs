@@ -3,6 +3,7 @@
 
 use super::{cpu_slice, par_rows, par_rows2, with_f32};
 use crate::error::Result;
+use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 /// The custom op; `g` and `u` of the same shape.
@@ -10,7 +11,7 @@ struct SiluMul;
 
 /// `1 / (1 + e^{-x})`.
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + super::exp::exp(-x))
 }
 
 impl CustomOp2 for SiluMul {
@@ -33,7 +34,7 @@ impl CustomOp2 for SiluMul {
                 op: "fused-silu-mul",
             });
         }
-        let mut out = vec![0f32; g.len()];
+        let mut out = zeroed(g.len());
         par_rows(g.len(), 1, &mut out, |first, chunk| {
             let (g, u) = (
                 &g[first..first + chunk.len()],
@@ -54,8 +55,8 @@ impl CustomOp2 for SiluMul {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let n = g.elem_count();
-        let mut gg = vec![0f32; n];
-        let mut gu = vec![0f32; n];
+        let mut gg = zeroed(n);
+        let mut gu = zeroed(n);
         with_f32(g, |g| {
             with_f32(u, |u| {
                 with_f32(grad, |d| {

@@ -713,8 +713,11 @@ impl GradStore {
     }
 
     /// Adds `grad` to the gradient of `tensor`. distill patch: the first gradient to
-    /// reach a tensor is stored as it is (made contiguous) instead of being added to a
-    /// fresh `zeros_like`, which cost a zero fill, an add and two allocations per edge.
+    /// reach a tensor is stored as it is instead of being added to a fresh
+    /// `zeros_like`, which cost a zero fill, an add and two allocations per edge. The
+    /// stored gradient is contiguous, as the sum was, except at a transpose or
+    /// permute: its backward only re-strides the gradient, so a transposed gradient
+    /// reaching it is kept as it is and comes out contiguous without a copy.
     fn accumulate(&mut self, tensor: &Tensor, grad: &Tensor) -> Result<()> {
         match self.0.entry(tensor.id()) {
             Entry::Occupied(mut entry) => {
@@ -723,7 +726,11 @@ impl GradStore {
             }
             Entry::Vacant(entry) => {
                 Self::check_first(tensor, grad)?;
-                entry.insert(grad.contiguous()?);
+                if matches!(tensor.op(), Some(Op::Transpose(..) | Op::Permute(..))) {
+                    entry.insert(grad.clone());
+                } else {
+                    entry.insert(grad.contiguous()?);
+                }
             }
         }
         Ok(())
