@@ -152,10 +152,14 @@ pub fn token_hits(
         return Ok((0, 0));
     }
     // (batch, seq - 1)
-    let pred = logits
-        .narrow(1, 0, s - 1)?
-        .argmax(D::Minus1)?
-        .to_dtype(DType::U32)?;
+    let pred = if crate::fused::fusable(&[logits]) {
+        crate::fused::argmax::argmax_rows(logits)?.narrow(1, 0, s - 1)?
+    } else {
+        logits
+            .narrow(1, 0, s - 1)?
+            .argmax(D::Minus1)?
+            .to_dtype(DType::U32)?
+    };
     let targets = input_ids.narrow(1, 1, s - 1)?.to_dtype(DType::U32)?;
     let w = loss_mask
         .narrow(1, 1, s - 1)?

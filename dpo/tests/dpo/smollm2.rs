@@ -1,8 +1,14 @@
 //! Acceptance 2 of issue 6: summed masked log-probs of chosen/rejected sequences for
 //! SmolLM2-135M (its GGUF, dequantized) equal transformers' within 1e-4. The batch is
 //! TRL's layout (chosen rows, then rejected rows, right-padded); one completion masks
-//! out two inner tokens. Reference: `dpo/fixtures/make_smollm2_logps.py` (transformers
-//! f32 model, log-softmax in f64), also checked against its f64 model.
+//! out two inner tokens. Reference: `dpo/fixtures/make_smollm2_logps.py`, transformers'
+//! model run in f64 (the exact value of these weights) and in f32.
+//!
+//! The 1e-4 bound is held against the f64 run. Two f32 implementations each carry
+//! their own rounding: transformers' f32 sums are up to 4.1e-5 from its f64 ones (in
+//! the fixture), ours 3–8e-5 depending on gemm's kernel (AVX2 or AVX-512) and the
+//! exponential. Their difference is the sum of the two, up to 1.2e-4, so against the
+//! f32 run the bound is 2e-4, the two error budgets added.
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
@@ -45,7 +51,7 @@ fn smollm2_summed_masked_logps_match_transformers() {
         .unwrap();
 
     // Log-softmax in f64 over the f32 logits, as the fixture; and in f32, as training.
-    for (dtype, tol) in [(DType::F64, 1e-4), (DType::F32, 1e-4)] {
+    for dtype in [DType::F64, DType::F32] {
         let out = dpo::sequence_logps(&logits.to_dtype(dtype).unwrap(), &ids, &mask).unwrap();
         assert_eq!(out.tokens, fx.tokens);
         let got: Vec<f64> = out.logps.to_dtype(DType::F64).unwrap().to_vec1().unwrap();
@@ -53,8 +59,13 @@ fn smollm2_summed_masked_logps_match_transformers() {
         for ((g, w32), w64) in got.iter().zip(&fx.logps_f32_model).zip(&fx.logps_f64_model) {
             worst = (worst.0.max((g - w32).abs()), worst.1.max((g - w64).abs()));
             assert!(
-                (g - w32).abs() < tol,
-                "{dtype:?}: got {g}, transformers {w32} (|diff| {:e})",
+                (g - w64).abs() < 1e-4,
+                "{dtype:?}: got {g}, transformers f64 {w64} (|diff| {:e})",
+                (g - w64).abs()
+            );
+            assert!(
+                (g - w32).abs() < 2e-4,
+                "{dtype:?}: got {g}, transformers f32 {w32} (|diff| {:e})",
                 (g - w32).abs()
             );
         }

@@ -13,6 +13,7 @@
 //! `silu(g)·u` compute it in `cpu_fwd` directly.
 
 pub mod adamw;
+pub mod argmax;
 pub mod attention;
 pub(crate) mod batched_matmul;
 pub mod cross_entropy;

@@ -1,9 +1,9 @@
 //! Rotary embedding `y = x⊙cos + rotate_half(x)⊙sin` as one op over `x`
 //! `(batch, heads, seq, d)` with `cos`/`sin` `(batch, seq, d)` captured, by plain
-//! loops. `rotate_half(x) = cat(−x₂, x₁)`; its transpose is `cat(x₂, −x₁)`, so
+//! loops on all cores. `rotate_half(x) = cat(−x₂, x₁)`; its transpose is `cat(x₂, −x₁)`, so
 //! backward is `gx = g⊙cos + cat((g⊙sin)₂, −(g⊙sin)₁)` (the rotation by −θ).
 
-use super::{cpu_slice, f32_vec, with_f32};
+use super::{cpu_slice, f32_vec, par_rows, with_f32};
 use crate::error::Result;
 use crate::fused::zeroed;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -23,16 +23,20 @@ impl Rotary {
         let (h, s, d) = (self.heads, self.seq, self.d);
         let half = d / 2;
         let mut out = zeroed(x.len());
-        for (row, (o, xr)) in out.chunks_mut(d).zip(x.chunks(d)).enumerate() {
-            let b = row / (h * s);
-            let t = row % s;
-            let base = (b * s + t) * d;
-            let (c, sn) = (&self.cos[base..base + d], &self.sin[base..base + d]);
-            for j in 0..half {
-                o[j] = xr[j] * c[j] - sign * xr[j + half] * sn[j];
-                o[j + half] = xr[j + half] * c[j + half] + sign * xr[j] * sn[j + half];
+        par_rows(x.len() / d.max(1), d, &mut out, |first, chunk| {
+            for (i, o) in chunk.chunks_mut(d).enumerate() {
+                let row = first + i;
+                let xr = &x[row * d..(row + 1) * d];
+                let b = row / (h * s);
+                let t = row % s;
+                let base = (b * s + t) * d;
+                let (c, sn) = (&self.cos[base..base + d], &self.sin[base..base + d]);
+                for j in 0..half {
+                    o[j] = xr[j] * c[j] - sign * xr[j + half] * sn[j];
+                    o[j + half] = xr[j + half] * c[j + half] + sign * xr[j] * sn[j + half];
+                }
             }
-        }
+        });
         out
     }
 }
