@@ -1,7 +1,9 @@
 //! The attention core `softmax(q·kᵀ·scale + bias)·v` as one op over `(q, k, v)`
 //! with the additive bias captured. The probabilities `P` are not kept: backward
 //! recomputes them and applies `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
-//! `dS = P⊙(dP − rowsum(dP⊙P))`, `dQ = dS·K·scale`, `dK = dSᵀ·Q·scale`.
+//! `dS = P⊙(dP − rowsum(dP⊙P))`, `dQ = dS·K·scale`, `dK = dSᵀ·Q·scale`. The per-head
+//! products run one single-threaded gemm per head on all cores
+//! (`batched_matmul`); transposed operands are read through strides.
 
 use super::batched_matmul::matmul;
 use super::{Precomputed, exp, par_rows, with_f32};
