@@ -14,6 +14,7 @@ mod sandbox;
 mod setup;
 mod sft;
 mod synth;
+mod synth_pairs;
 mod synth_problems;
 
 use clap::{Parser, Subcommand};

@@ -98,6 +98,9 @@ pub struct Args {
 enum SynthCommand {
     /// Turn seed code snippets into verified `Problem` records (OSS-Instruct style).
     Problems(Box<super::synth_problems::Args>),
+    /// DPO pairs across two runs: one run's verified answers as chosen, another run's
+    /// failed answers on the same problems (the student's own: on-policy) as rejected.
+    Pairs(super::synth_pairs::Args),
 }
 
 /// The teacher flags shared by `distill synth` and `distill synth problems`.
@@ -201,8 +204,10 @@ pub(super) fn open_checker(
 }
 
 pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(SynthCommand::Problems(sub)) = args.command {
-        return super::synth_problems::execute(*sub);
+    match args.command {
+        Some(SynthCommand::Problems(sub)) => return super::synth_problems::execute(*sub),
+        Some(SynthCommand::Pairs(sub)) => return super::synth_pairs::execute(sub),
+        None => {}
     }
     let (Some(problems_path), Some(spec), Some(out)) = (
         args.problems.as_ref(),

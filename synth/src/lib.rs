@@ -6,10 +6,12 @@
 //! ([`check`]); a failure goes back to the teacher as feedback ([`prompt`]) for up to
 //! `max_feedback` more turns. Everything is journaled in a resumable run directory
 //! ([`run`]), from which `sft.jsonl`, `dpo.jsonl` and `report.json` are built
-//! ([`outputs`], [`report`]). Entry point: [`run_synth`].
+//! ([`outputs`], [`report`]). Entry point: [`run_synth`]. [`cross_pairs`] pairs one
+//! run's verified answers with another run's failures (on-policy rejections).
 
 pub mod bench;
 pub mod check;
+pub mod cross_pairs;
 mod error;
 pub mod eval;
 pub mod extract;

@@ -57,14 +57,30 @@ fn summary(a: &Attempt) -> AttemptSummary {
 /// when the run strips demo code, the checked code alone in a fenced block (so the
 /// data never carries a self-test the verdict ignored, or a truncated tail).
 fn answer(a: &Attempt, options: &SynthOptions) -> String {
-    match (&a.code, options.strip_demo_code) {
+    formatted_answer(a, options.strip_demo_code)
+}
+
+/// An attempt's answer as a run's outputs hold it: with `strip_demo_code`, the checked
+/// code alone in a fenced block; otherwise the teacher's text.
+pub fn formatted_answer(a: &Attempt, strip_demo_code: bool) -> String {
+    match (&a.code, strip_demo_code) {
         (Some(code), true) => format!("```python\n{}\n```", code.trim_end()),
         _ => a.completion.clone(),
     }
 }
 
-fn class(a: &Attempt) -> VerdictClass {
+/// How an attempt fared, from its journal record.
+pub(crate) fn class(a: &Attempt) -> VerdictClass {
     VerdictClass::of_record(a.outcome.status, a.code.is_some())
+}
+
+/// Whether an attempt may be the `rejected` side of a pair under `rule`.
+pub(crate) fn may_be_rejected(a: &Attempt, rule: DpoRejected) -> bool {
+    match class(a) {
+        VerdictClass::Passed => false,
+        VerdictClass::NoCode | VerdictClass::Syntax => rule == DpoRejected::AnyFailure,
+        _ => true,
+    }
 }
 
 /// The SFT records of one problem: one per passing sample. `attempts` must be this
@@ -105,13 +121,9 @@ pub fn dpo_records(
     base: &ProvenanceBase,
 ) -> Vec<DpoRecord> {
     let chosen = attempts.iter().filter(|a| class(a) == VerdictClass::Passed);
-    let rejected = attempts.iter().filter(|a| match class(a) {
-        VerdictClass::Passed => false,
-        VerdictClass::NoCode | VerdictClass::Syntax => {
-            options.dpo_rejected == DpoRejected::AnyFailure
-        }
-        _ => true,
-    });
+    let rejected = attempts
+        .iter()
+        .filter(|a| may_be_rejected(a, options.dpo_rejected));
     let mut out = Vec::new();
     for (good, bad) in chosen.zip(rejected) {
         if answer(good, options) == answer(bad, options) {

@@ -11,11 +11,10 @@ use crate::report::{BadProblem, Report, Tally};
 use crate::run::cache::CallCache;
 use crate::run::config::RunConfig;
 use crate::run::journal::{DoneRecord, DoneStatus, read_attempts, read_journal, repair_torn_tail};
-use crate::run::{RunPaths, write_atomic};
+use crate::run::{RunPaths, write_atomic, write_jsonl};
 use crate::teacher::Teacher;
 use datasets::jsonl::{JsonlReader, JsonlWriter, ReadOptions, ReadReport};
 use datasets::records::{Attempt, Problem};
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -249,14 +248,4 @@ fn write_outputs(
 
 fn ratio_f(n: u64, secs: f64) -> f64 {
     if secs > 0.0 { n as f64 / secs } else { 0.0 }
-}
-
-/// Writes records as a whole JSONL file, atomically.
-fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<(), SynthError> {
-    let mut bytes = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut bytes, r).map_err(|e| SynthError::Internal(e.to_string()))?;
-        bytes.push(b'\n');
-    }
-    write_atomic(path, &bytes)
 }

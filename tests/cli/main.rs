@@ -16,3 +16,4 @@ mod sandbox_cli;
 mod setup;
 mod sft_cli;
 mod synth_cli;
+mod synth_pairs_cli;

@@ -25,3 +25,13 @@ pub fn smollm2_tokenizer() -> &'static ChatTokenizer {
 pub fn pairs_fixture() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pairs.jsonl"))
 }
+
+/// `dpo/fixtures/onpolicy_pairs.jsonl`: 54 pairs from two real synth runs on 30 bundled
+/// problems; chosen is the Qwen2.5-Coder-0.5B teacher's verified answer, rejected a
+/// failed answer of SmolLM2-135M itself (see `fixtures/README.md`).
+pub fn onpolicy_pairs_fixture() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/onpolicy_pairs.jsonl"
+    ))
+}

@@ -103,7 +103,10 @@ fn read_records<T: JsonRecord>(
 }
 
 /// Reads SFT data in our shape or any TRL shape, as `SftRecord`s with their lines.
-fn read_sft(path: &Path, lenient: bool) -> anyhow::Result<(Vec<(u64, SftRecord)>, usize)> {
+pub(super) fn read_sft(
+    path: &Path,
+    lenient: bool,
+) -> anyhow::Result<(Vec<(u64, SftRecord)>, usize)> {
     let (examples, mut bad) = read_records::<SftExample>(path, lenient)?;
     let mut records = Vec::with_capacity(examples.len());
     for (line, example) in examples {

@@ -72,3 +72,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), crate::Synth
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
+
+/// Writes records as a whole JSONL file, atomically.
+pub fn write_jsonl<T: serde::Serialize>(
+    path: &Path,
+    records: &[T],
+) -> Result<(), crate::SynthError> {
+    let mut bytes = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut bytes, r)
+            .map_err(|e| crate::SynthError::Internal(e.to_string()))?;
+        bytes.push(b'\n');
+    }
+    write_atomic(path, &bytes)
+}
