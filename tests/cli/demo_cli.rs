@@ -1,8 +1,9 @@
 //! `distill demo` end to end, reduced (a few problems, one SFT epoch, a few DPO steps,
 //! a few HumanEval problems): every stage runs with the real in-process teacher and
-//! student from the cache, the report and its charts are written, a second run
-//! resumes with every stage skipped, and other settings in the same directory are
-//! refused. `--ablation` adds the unverified-data arm.
+//! student from the cache (the SFT student's own failures become on-policy DPO
+//! pairs), the report and its charts are written, a second run resumes with every
+//! stage skipped, and other settings in the same directory are refused.
+//! `--ablation` adds the unverified-data arm.
 
 use crate::harness::{distill, output, stderr};
 
@@ -42,6 +43,7 @@ fn reduced_demo_runs_every_stage_writes_the_report_and_resumes() {
     for stage in [
         "synth",
         "sft",
+        "student-synth",
         "dpo",
         "eval-base",
         "ablation-data",
@@ -55,6 +57,23 @@ fn reduced_demo_runs_every_stage_writes_the_report_and_resumes() {
             .unwrap();
     assert_eq!(synth["problems"], 3);
     assert_eq!(done["synth"]["sft_records"], synth["sft_records"]);
+    // When the SFT student answered, its failures met verified teacher answers, and
+    // DPO's data is the teacher's pairs followed by those on-policy pairs.
+    if let Some(onpolicy) = done["student-synth"]["onpolicy_pairs"].as_u64() {
+        let lines = |p: &str| {
+            std::fs::read_to_string(out.join(p))
+                .map(|t| t.lines().count() as u64)
+                .unwrap_or(0)
+        };
+        assert_eq!(lines("student/onpolicy.jsonl"), onpolicy);
+        assert!(out.join("student/attempts.jsonl").is_file());
+        if done["dpo"].get("skipped").is_none() {
+            assert_eq!(
+                lines("dpo/pairs.jsonl"),
+                lines("synth/dpo.jsonl") + onpolicy
+            );
+        }
+    }
     // Every evaluated student saw the same 3 HumanEval problems.
     for (stage, v) in done.iter().filter(|(k, _)| k.starts_with("eval-")) {
         assert_eq!(v["problems"], 3, "{stage}: {v}");

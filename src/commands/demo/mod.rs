@@ -2,7 +2,9 @@
 //!
 //! setup (runtime, teacher, student, HumanEval) → synth on the bundled problems with
 //! the in-process teacher and execution feedback → LoRA SFT of the student on the
-//! verified answers → DPO on the (failed, passed) pairs → HumanEval pass@1 of the
+//! verified answers → the SFT student answers the same problems in the sandbox → DPO
+//! on the teacher's (failed, passed) pairs plus on-policy pairs (verified teacher
+//! answer against the student's own failed answer) → HumanEval pass@1 of the
 //! base, SFT and SFT+DPO students in the same sandbox → `report.md` with charts.
 //! `--ablation` also trains on unverified teacher answers. Every stage resumes: a
 //! re-run skips finished stages and continues the unfinished one.

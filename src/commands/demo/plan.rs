@@ -25,6 +25,10 @@ pub struct Plan {
     pub sft_epochs: u64,
     /// SFT peak learning rate.
     pub sft_lr: f64,
+    /// Samples per problem from the SFT student (its failures become the on-policy
+    /// rejected side of DPO pairs; 0: teacher pairs only).
+    #[serde(default)]
+    pub student_samples: u32,
     /// DPO optimizer steps (at most).
     pub dpo_steps: u64,
     /// DPO peak learning rate.
@@ -54,6 +58,7 @@ impl Plan {
             lora_rank: 16,
             sft_epochs: 3,
             sft_lr: 3e-4,
+            student_samples: 2,
             dpo_steps: 20,
             dpo_lr: 5e-5,
             dpo_beta: 0.1,
@@ -76,6 +81,7 @@ impl Plan {
             lora_rank: 16,
             sft_epochs: 3,
             sft_lr: 2e-4,
+            student_samples: 2,
             dpo_steps: 100,
             dpo_lr: 5e-5,
             dpo_beta: 0.1,

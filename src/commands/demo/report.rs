@@ -36,6 +36,10 @@ pub struct ReportInputs<'a> {
     pub sft_last: Option<serde_json::Value>,
     /// Why SFT did not run, if it did not.
     pub sft_skipped: Option<String>,
+    /// Pairs of a verified teacher answer and a failed answer of the SFT student.
+    pub onpolicy_pairs: Option<u64>,
+    /// The SFT student's pass rate on the training problems, if it was sampled.
+    pub student_pass_rate: Option<f64>,
     /// Last DPO metrics line, if DPO ran.
     pub dpo_last: Option<serde_json::Value>,
     /// Why DPO did not run, if it did not.
@@ -141,13 +145,30 @@ fn markdown(inputs: &ReportInputs<'_>) -> String {
     );
     let _ = writeln!(md, "| teacher answers | {} |", s.attempts);
     let _ = writeln!(md, "| SFT records | {} |", s.sft_records);
-    let _ = writeln!(md, "| DPO pairs | {} |", s.dpo_records);
+    let _ = writeln!(
+        md,
+        "| DPO pairs (teacher failed vs passed) | {} |",
+        s.dpo_records
+    );
     let failures: Vec<String> = s
         .failure_classes
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     let _ = writeln!(md, "| failed answers by class | {} |", failures.join(", "));
+    if let Some(rate) = inputs.student_pass_rate {
+        let _ = writeln!(
+            md,
+            "| SFT student's pass rate on these problems | {} |",
+            pct(rate)
+        );
+    }
+    if let Some(n) = inputs.onpolicy_pairs {
+        let _ = writeln!(
+            md,
+            "| on-policy DPO pairs (teacher passed vs SFT student failed) | {n} |"
+        );
+    }
     let _ = writeln!(
         md,
         "\n![teacher pass rate by feedback turn](feedback.png)\n"

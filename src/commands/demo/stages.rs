@@ -1,5 +1,6 @@
 //! The demo's stages, in order, each a thin call into a library: synth (teacher +
-//! sandbox), sft, dpo, eval of every student, the optional ablation, the report.
+//! sandbox), sft, the SFT student's own answers (on-policy rejections), dpo, eval of
+//! every student, the optional ablation, the report.
 //! A finished stage is recorded in `demo.json` with what it reported and is skipped
 //! on a re-run; an unfinished one resumes through its library's own resume.
 
@@ -8,7 +9,7 @@ use super::report::{ModelScore, ReportInputs, write_report};
 use super::state::State;
 use crate::commands::progress::{JournalWatch, count_lines, progress_bar};
 use anyhow::{Context, bail};
-use datasets::jsonl::JsonlWriter;
+use datasets::jsonl::{JsonlReader, JsonlWriter, ReadOptions};
 use datasets::records::{Message, Problem, SftRecord};
 use sandbox::Limits;
 use sandbox::artifacts::{
@@ -18,17 +19,19 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use synth::cross_pairs::{ChosenAnswer, CrossPairOptions, cross_pairs};
 use synth::eval::{Bench, EvalOptions, run_eval};
 use synth::teacher::local::{LocalTeacher, LocalTeacherOptions};
 use synth::{Checker, SamplingParams, SynthOptions, Teacher};
 
 /// Subdirectories the stages write (removed by `--force`).
-pub const STAGE_DIRS: [&str; 5] = ["synth", "sft", "dpo", "eval", "ablation"];
+pub const STAGE_DIRS: [&str; 6] = ["synth", "sft", "student", "dpo", "eval", "ablation"];
 
 /// Every stage, in the order the demo runs them.
-const STAGE_ORDER: [&str; 9] = [
+const STAGE_ORDER: [&str; 10] = [
     "synth",
     "sft",
+    "student-synth",
     "dpo",
     "eval-base",
     "eval-sft",
@@ -142,6 +145,7 @@ impl Demo {
     pub fn run(&mut self) -> anyhow::Result<()> {
         let synth = self.stage("synth", Demo::synth)?;
         let sft = self.stage("sft", Demo::sft)?;
+        let student = self.stage("student-synth", Demo::student_synth)?;
         let dpo = self.stage("dpo", Demo::dpo)?;
         let adapters = [
             None,
@@ -174,17 +178,34 @@ impl Demo {
                 scores.push(score("unverified sft", &v));
             }
         }
-        self.report(&synth, &sft, &dpo, scores)
+        self.report(&synth, &sft, &student, &dpo, scores)
+    }
+
+    /// The bundled problems of the plan, easiest first (the synth stage's problems).
+    fn problems(&self) -> anyhow::Result<Vec<Problem>> {
+        let mut all = datasets::bundled::problems().context("loading the bundled problems")?;
+        // Easy problems first (stable within a level), so a small run still yields
+        // verified answers from a small teacher.
+        all.sort_by_key(difficulty_rank);
+        Ok(all.into_iter().take(self.plan().problems).collect())
+    }
+
+    /// The teacher's sampling settings (also used for the student's own answers).
+    fn sampling(&self) -> SamplingParams {
+        let plan = self.plan();
+        SamplingParams {
+            temperature: plan.teacher_temperature,
+            top_p: 0.95,
+            max_tokens: plan.teacher_max_tokens,
+            seed: Some(plan.seed),
+            stop: Vec::new(),
+        }
     }
 
     /// Synth on the bundled problems with the in-process teacher.
     fn synth(&mut self) -> anyhow::Result<Value> {
         let plan = self.plan().clone();
-        let mut all = datasets::bundled::problems().context("loading the bundled problems")?;
-        // Easy problems first (stable within a level), so a small run still yields
-        // verified answers from a small teacher.
-        all.sort_by_key(difficulty_rank);
-        let problems: Vec<Problem> = all.into_iter().take(plan.problems).collect();
+        let problems = self.problems()?;
         let dir = self.out.join("synth");
         std::fs::create_dir_all(&dir)?;
         write_problems(&self.out.join("problems.jsonl"), &problems)?;
@@ -199,13 +220,7 @@ impl Demo {
             samples: plan.samples,
             max_feedback: plan.max_feedback,
             accept: 1,
-            params: SamplingParams {
-                temperature: plan.teacher_temperature,
-                top_p: 0.95,
-                max_tokens: plan.teacher_max_tokens,
-                seed: Some(plan.seed),
-                stop: Vec::new(),
-            },
+            params: self.sampling(),
             concurrency: 2 * cores(),
             strip_demo_code: true,
             ..SynthOptions::default()
@@ -217,15 +232,28 @@ impl Demo {
             plan.samples,
             plan.max_feedback
         );
+        let report = self.run_synth(&dir, &problems, teacher, &options)?;
+        Ok(serde_json::to_value(&report)?)
+    }
+
+    /// One synth run in `dir` with a progress line per finished problem; prints its
+    /// summary.
+    fn run_synth(
+        &mut self,
+        dir: &Path,
+        problems: &[Problem],
+        model: Arc<dyn Teacher>,
+        options: &SynthOptions,
+    ) -> anyhow::Result<synth::Report> {
         let checker = self.checker()?;
-        let watch = JournalWatch::start(&dir, problems.len() as u64);
-        let report = self.runtime.block_on(synth::run_synth(
-            &dir, &problems, teacher, checker, &options,
-        ));
+        let watch = JournalWatch::start(dir, problems.len() as u64);
+        let report = self
+            .runtime
+            .block_on(synth::run_synth(dir, problems, model, checker, options));
         watch.stop();
         let report = report?;
         println!("{}", indent(&report.summary()));
-        Ok(serde_json::to_value(&report)?)
+        Ok(report)
     }
 
     /// LoRA SFT of the student on the verified answers.
@@ -302,27 +330,107 @@ impl Demo {
         }))
     }
 
-    /// DPO from the SFT adapter on the (failed, passed) pairs.
-    fn dpo(&mut self) -> anyhow::Result<Value> {
+    /// The SFT student answers the same problems with the teacher's prompt and sampling
+    /// settings, checked in the sandbox; each of its failures is paired with a verified
+    /// teacher answer to the same problem (`student/onpolicy.jsonl`).
+    fn student_synth(&mut self) -> anyhow::Result<Value> {
         let plan = self.plan().clone();
-        let data = self.out.join("synth").join("dpo.jsonl");
-        let pairs = count_lines(&data)?;
-        let Some(adapter) = self
-            .state
+        let Some(adapter) = self.sft_adapter() else {
+            println!("  SFT did not train (no verified answers): skipped");
+            return Ok(json!({ "skipped": "SFT did not run" }));
+        };
+        if plan.student_samples == 0 {
+            return Ok(json!({ "skipped": "no student samples in this plan" }));
+        }
+        let problems = self.problems()?;
+        let dir = self.out.join("student");
+        std::fs::create_dir_all(&dir)?;
+        let student: Arc<dyn Teacher> = Arc::new(LocalTeacher::load(
+            &self.student,
+            &LocalTeacherOptions {
+                adapter: Some(adapter),
+                concurrency: cores(),
+                ..LocalTeacherOptions::default()
+            },
+        )?);
+        let options = SynthOptions {
+            samples: plan.student_samples,
+            max_feedback: 0,
+            accept: plan.student_samples,
+            params: self.sampling(),
+            concurrency: 2 * cores(),
+            strip_demo_code: true,
+            ..SynthOptions::default()
+        };
+        println!(
+            "  SFT student on the same {} problems, {} sample(s) each",
+            problems.len(),
+            plan.student_samples
+        );
+        let report = self.run_synth(&dir, &problems, student, &options)?;
+
+        let chosen: Vec<ChosenAnswer> = JsonlReader::<SftRecord>::open(
+            self.out.join("synth").join("sft.jsonl"),
+            ReadOptions::default(),
+        )?
+        .map(|item| {
+            item.map(|r| ChosenAnswer {
+                line: r.line,
+                record: r.record,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+        let attempts = synth::run::journal::read_attempts(&dir.join("attempts.jsonl"))?;
+        let pairs = cross_pairs(
+            &chosen,
+            &attempts,
+            CrossPairOptions {
+                per_problem: None,
+                rejected: synth::DpoRejected::AnyFailure,
+                strip_demo_code: true,
+            },
+        );
+        let path = dir.join("onpolicy.jsonl");
+        synth::run::write_jsonl(&path, &pairs.pairs)?;
+        println!(
+            "  {} on-policy pairs (a verified teacher answer against a failed student answer)",
+            pairs.pairs.len()
+        );
+        Ok(json!({
+            "first_try_pass_rate": report.first_try_pass_rate,
+            "attempts": report.attempts,
+            "onpolicy_pairs": pairs.pairs.len(),
+            "path": path,
+        }))
+    }
+
+    /// The SFT stage's adapter, if it trained one.
+    fn sft_adapter(&self) -> Option<PathBuf> {
+        self.state
             .finished("sft")
             .and_then(|v| v.get("adapter"))
             .and_then(Value::as_str)
             .map(PathBuf::from)
-        else {
+    }
+
+    /// DPO from the SFT adapter on the teacher's (failed, passed) pairs and the
+    /// on-policy pairs (teacher's verified answer, student's failed answer).
+    fn dpo(&mut self) -> anyhow::Result<Value> {
+        let plan = self.plan().clone();
+        let Some(adapter) = self.sft_adapter() else {
             println!("  SFT did not train (no verified answers): skipped");
             return Ok(json!({ "skipped": "SFT did not run" }));
         };
+        let data = self.dpo_data()?;
+        let pairs = count_lines(&data)?;
         if pairs < 2 {
             println!("  {pairs} preference pair(s): too few for DPO, skipped");
             return Ok(json!({ "skipped": format!("only {pairs} preference pair(s)") }));
         }
-        let batch = 4usize;
-        let per_epoch = pairs.div_ceil(batch) as u64;
+        // Four pairs per optimizer step, two per forward pass: a pass over four long
+        // pairs needs about 12 GB on the CPU.
+        let (batch, grad_accum) = (2usize, 2usize);
+        let per_epoch = pairs.div_ceil(batch * grad_accum) as u64;
         let cfg = dpo::DpoConfig {
             model: self.student.clone(),
             adapter: Some(adapter),
@@ -333,6 +441,7 @@ impl Demo {
             loss_weights: vec![1.0, 0.2],
             epochs: plan.dpo_steps.div_ceil(per_epoch).max(1),
             batch_size: batch,
+            grad_accum,
             lr: plan.dpo_lr,
             mask_format_tokens: true,
             seed: plan.seed,
@@ -363,6 +472,27 @@ impl Demo {
             "skipped_pairs": summary.skipped.len(),
             "last": last,
         }))
+    }
+
+    /// `dpo/pairs.jsonl`: the teacher's own pairs, then the on-policy ones (rewritten
+    /// identically on a resume, so the reference cache still matches).
+    fn dpo_data(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.out.join("dpo");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("pairs.jsonl");
+        let mut bytes = Vec::new();
+        for part in [
+            self.out.join("synth").join("dpo.jsonl"),
+            self.out.join("student").join("onpolicy.jsonl"),
+        ] {
+            match std::fs::read(&part) {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {}", part.display())),
+            }
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
     }
 
     /// HumanEval pass@1 (greedy) of the student with `adapter`.
@@ -453,6 +583,7 @@ impl Demo {
         &mut self,
         synth: &Value,
         sft: &Value,
+        student: &Value,
         dpo: &Value,
         scores: Vec<ModelScore>,
     ) -> anyhow::Result<()> {
@@ -485,6 +616,8 @@ impl Demo {
                 .get("skipped")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            onpolicy_pairs: student.get("onpolicy_pairs").and_then(Value::as_u64),
+            student_pass_rate: student.get("first_try_pass_rate").and_then(Value::as_f64),
             dpo_last: dpo.get("last").cloned().filter(|v| !v.is_null()),
             dpo_skipped: dpo
                 .get("skipped")
