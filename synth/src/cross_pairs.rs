@@ -119,8 +119,9 @@ pub fn read_rejected_run(dir: &Path) -> Result<RejectedRun, SynthError> {
 
 /// Pairs each problem's chosen answers (in file order) with its eligible failed
 /// attempts from the other run (in (sample, turn) order): the i-th with the i-th, up to
-/// [`CrossPairOptions::per_problem`]. The prompt is the chosen dialogue without its
-/// answer; the attempt's conversation must start with exactly that prompt.
+/// [`CrossPairOptions::per_problem`]. The prompt is the chosen dialogue up to its first
+/// user message, the chosen answer its last message; the attempt's conversation must
+/// start with exactly that prompt.
 pub fn cross_pairs(
     chosen: &[ChosenAnswer],
     attempts: &[Attempt],
@@ -161,7 +162,7 @@ pub fn cross_pairs(
                 break;
             }
             let messages = &good.record.messages;
-            let prompt = &messages[..messages.len() - 1];
+            let prompt = &messages[..prompt_len(messages)];
             if bad.messages.get(..prompt.len()) != Some(prompt) {
                 report.prompt_mismatch.push(id.to_string());
                 break;
@@ -179,6 +180,16 @@ pub fn cross_pairs(
         }
     }
     CrossPairs { pairs, report }
+}
+
+/// Length of a chosen dialogue's prompt: up to its first user message (the problem),
+/// so a dialogue that kept its feedback turns is paired on the clean prompt, as a
+/// run's own `dpo.jsonl` is.
+fn prompt_len(messages: &[Message]) -> usize {
+    messages
+        .iter()
+        .position(|m| m.role == Role::User)
+        .map_or(messages.len() - 1, |i| i + 1)
 }
 
 /// The problem id of a chosen record, or why it cannot be a chosen answer.

@@ -176,3 +176,18 @@ fn reports_what_cannot_be_paired() {
         }
     );
 }
+
+#[test]
+fn a_dialogue_with_feedback_turns_is_paired_on_its_clean_prompt() {
+    let mut good = chosen(1, "a", "first try");
+    good.record
+        .messages
+        .push(Message::user("It failed: AssertionError."));
+    good.record.messages.push(Message::assistant("fixed"));
+    let attempts = [attempt("a", 0, 0, Status::Failed, Some("bad"))];
+    let out = cross_pairs(&[good], &attempts, OPTIONS);
+    assert_eq!(out.report.prompt_mismatch, Vec::<String>::new());
+    assert_eq!(out.pairs.len(), 1);
+    assert_eq!(out.pairs[0].prompt, prompt("a"));
+    assert_eq!(out.pairs[0].chosen[0].content, "fixed");
+}
