@@ -300,12 +300,23 @@ pub struct PreferenceLoss {
     pub metrics: PreferenceMetrics,
 }
 
-/// `log σ(x) = -softplus(-x) = min(x, 0) - log(1 + exp(-|x|))`, stable for any `x`
-/// and built from ops with a backward pass.
+/// `log σ(x) = -softplus(-x) = min(x, 0) - log(1 + exp(-|x|))`, stable for any `x`,
+/// with the exact derivative `σ(-x)` everywhere, `x = 0` included.
+///
+/// The value's formula has kinks at 0 (`min`, `|x|`) that cancel mathematically, but
+/// candle's backward takes `relu'(0) = abs'(0) = 1`, which made the derivative at
+/// exactly 0 come out as 1.5 instead of 0.5: three times TRL's gradient for every pair
+/// whose policy and reference log-probs are bitwise equal (step 1 of LoRA DPO, when both
+/// passes compute them identically). So the value is taken detached and the gradient
+/// attached through `x · σ(-x)` (detached factor), whose value cancels exactly.
 pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     let min0 = x.neg()?.relu()?.neg()?;
     let tail = (x.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    Ok((min0 - tail)?)
+    let value = (min0 - tail)?.detach();
+    // σ(-x) = 1 / (1 + exp(x)): 0 for large x (exp overflows to inf), 1 for very negative x.
+    let slope = (x.exp()? + 1.0)?.recip()?.detach();
+    let linear = (x * slope)?;
+    Ok((value + (&linear - linear.detach())?)?)
 }
 
 /// Computes the configured loss, rewards and metrics for one batch of pairs.

@@ -196,3 +196,72 @@ fn f32_losses_stay_within_f32_precision_of_trl() {
         );
     }
 }
+
+/// At step 1 of LoRA DPO the policy's log-probs can equal the reference's bitwise, so
+/// every margin is exactly 0. Hand derivation (what TRL's `F.logsigmoid` autograd
+/// gives): `L = -mean_i log σ(β m_i)`, `∂L/∂πc_i = -β σ(-β m_i) / B = -β / (2B)` at
+/// `m_i = 0`, and `+β / (2B)` for `πr_i`. A formula with kinks at 0 (`min`, `|x|`)
+/// under candle's `relu'(0) = abs'(0) = 1` gave three times that.
+#[test]
+fn sigmoid_gradient_at_exactly_zero_margin_is_half_beta() {
+    let (beta, b) = (0.1, 2usize);
+    let dev = Device::Cpu;
+    let same = Tensor::new(&[-48.5f64, -120.25], &dev).unwrap();
+    let pc = Var::from_tensor(&same).unwrap();
+    let pr = Var::from_tensor(&(&same - 7.0).unwrap()).unwrap();
+    let lp = PairLogps {
+        policy_chosen: pc.as_tensor().clone(),
+        policy_rejected: pr.as_tensor().clone(),
+        ref_chosen: same.clone(),
+        ref_rejected: (&same - 7.0).unwrap(),
+        chosen_tokens: vec![10, 20],
+        rejected_tokens: vec![12, 18],
+    };
+    let cfg = PreferenceLossConfig {
+        beta,
+        label_smoothing: 0.0,
+        terms: LossTerm::parse_list("sigmoid", None).unwrap(),
+    };
+    let out = preference_loss(&cfg, &lp).unwrap();
+    let loss = out
+        .loss
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    assert!((loss - std::f64::consts::LN_2).abs() < 1e-15, "{loss}");
+    let grads = out.loss.backward().unwrap();
+    let want = beta / (2.0 * b as f64);
+    for g in vec1(grads.get(pc.as_tensor()).unwrap()) {
+        assert!((g + want).abs() < 1e-15, "∂L/∂πc {g}, want {}", -want);
+    }
+    for g in vec1(grads.get(pr.as_tensor()).unwrap()) {
+        assert!((g - want).abs() < 1e-15, "∂L/∂πr {g}, want {want}");
+    }
+}
+
+/// `log_sigmoid`'s value is `ln σ(x)` and its derivative `σ(-x)` (hand derivation:
+/// d/dx ln σ(x) = 1 − σ(x) = σ(−x)), at the kink, near it and far out, with no NaN.
+#[test]
+fn log_sigmoid_value_and_derivative_everywhere() {
+    let xs = [-1000.0f64, -30.0, -1.5, -1e-9, 0.0, 1e-9, 2.0, 30.0, 1000.0];
+    let x = Var::from_tensor(&Tensor::new(&xs, &Device::Cpu).unwrap()).unwrap();
+    let y = dpo::loss::log_sigmoid(x.as_tensor()).unwrap();
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let values = vec1(&y);
+    let slopes = vec1(grads.get(x.as_tensor()).unwrap());
+    for ((&x, v), g) in xs.iter().zip(values).zip(slopes) {
+        let sig_neg = 1.0 / (1.0 + x.exp());
+        // ln σ(x) = -ln(1 + e^{-x}), written stably for each sign
+        let want = if x >= 0.0 {
+            -(-x).exp().ln_1p()
+        } else {
+            x - x.exp().ln_1p()
+        };
+        assert!(
+            (v - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "ln σ({x}) {v}, want {want}"
+        );
+        assert!((g - sig_neg).abs() < 1e-12, "σ(-{x}) {g}, want {sig_neg}");
+    }
+}
