@@ -44,6 +44,8 @@ pub struct BenchReport {
     pub native_passed: usize,
     /// Names of programs whose verdicts differ in any round.
     pub disagreements: Vec<String>,
+    /// Per program, in input order: its time on each side, summed over the rounds.
+    pub per_program: Vec<RoundTimes>,
 }
 
 impl BenchReport {
@@ -64,6 +66,24 @@ impl BenchReport {
     /// Sandbox throughput over native throughput.
     pub fn ratio(&self) -> f64 {
         self.sandbox_per_s() / self.native_per_s()
+    }
+
+    /// The `n` programs that took longest in the sandbox, as (index, mean time per round
+    /// on each side), slowest first.
+    pub fn slowest(&self, n: usize) -> Vec<(usize, RoundTimes)> {
+        let rounds = u32::try_from(self.rounds.len().max(1)).unwrap_or(u32::MAX);
+        let mut all: Vec<(usize, RoundTimes)> = self
+            .per_program
+            .iter()
+            .map(|t| RoundTimes {
+                sandbox: t.sandbox / rounds,
+                native: t.native / rounds,
+            })
+            .enumerate()
+            .collect();
+        all.sort_by_key(|(_, times)| std::cmp::Reverse(times.sandbox));
+        all.truncate(n);
+        all
     }
 }
 
@@ -90,6 +110,13 @@ pub fn compare_with_native(
         sandbox_passed: 0,
         native_passed: 0,
         disagreements: Vec::new(),
+        per_program: vec![
+            RoundTimes {
+                sandbox: Duration::ZERO,
+                native: Duration::ZERO,
+            };
+            programs.len()
+        ],
     };
     let mut job_time = Duration::ZERO;
     for _ in 0..rounds.max(1) {
@@ -113,6 +140,14 @@ pub fn compare_with_native(
             native: native_time,
         });
         job_time += sandboxed.iter().map(|o| o.duration).sum::<Duration>();
+        for (total, (s, n)) in report
+            .per_program
+            .iter_mut()
+            .zip(sandboxed.iter().zip(&native))
+        {
+            total.sandbox += s.duration;
+            total.native += n.duration;
+        }
         for (p, (s, n)) in programs.iter().zip(sandboxed.iter().zip(&native)) {
             if s.passed() != n.passed() && !report.disagreements.contains(&p.name) {
                 report.disagreements.push(p.name.clone());
@@ -157,4 +192,42 @@ fn run_native_pool(
         .into_iter()
         .map(|slot| slot.unwrap_or(Err(SandboxError::ExecutorStopped)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(sandbox_ms: u64, native_ms: u64) -> RoundTimes {
+        RoundTimes {
+            sandbox: Duration::from_millis(sandbox_ms),
+            native: Duration::from_millis(native_ms),
+        }
+    }
+
+    #[test]
+    fn slowest_lists_programs_by_mean_sandbox_time_per_round() {
+        let report = BenchReport {
+            programs: 3,
+            workers: 2,
+            rounds: vec![times(10, 30); 2],
+            sandbox_job_mean: Duration::ZERO,
+            sandbox_passed: 3,
+            native_passed: 3,
+            disagreements: Vec::new(),
+            // Sums over the two rounds.
+            per_program: vec![times(4, 20), times(400, 200), times(40, 60)],
+        };
+        let slowest = report.slowest(2);
+        let listed: Vec<(usize, u64, u64)> = slowest
+            .iter()
+            .map(|(i, t)| {
+                let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                (*i, ms(t.sandbox), ms(t.native))
+            })
+            .collect();
+        assert_eq!(listed, vec![(1, 200, 100), (2, 20, 30)]);
+        assert!(report.slowest(0).is_empty());
+        assert_eq!(report.slowest(10).len(), 3);
+    }
 }

@@ -6,7 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    Config, Enabled, Engine, Inlining, InstanceAllocationStrategy, OptLevel,
+    PoolingAllocationConfig,
 };
 
 /// How often the epoch advances; a running guest yields to the executor (and checks its
@@ -35,7 +36,15 @@ pub(crate) fn new_engine(interruptible: bool) -> Result<Engine, SandboxError> {
         .async_stack_size(MAX_WASM_STACK + (1 << 20))
         .memory_init_cow(true)
         .parallel_compilation(true)
-        .cranelift_opt_level(OptLevel::Speed);
+        .cranelift_opt_level(OptLevel::Speed)
+        // Small functions are inlined into their callers, within and across the
+        // component's core modules, so CPython's C calls (`PyNumber_Remainder` into
+        // `binary_op1`, `long_mod` into `l_mod`) cost less. Measured on one worker:
+        // HumanEval/75 (pure Python loops) 196-204 ms -> 187-192 ms, while 1,600
+        // short HumanEval jobs take 2-4% longer (more code to fetch); the 164
+        // HumanEval programs' total time inside the sandbox drops about 5%. The
+        // compiled artifact doubles (40 to 80 MB) and takes longer to compile once.
+        .compiler_inlining(Inlining::Yes);
     {
         // Pooled slots are reused between jobs, which saves mmap/munmap per instance.
         let mut pool = PoolingAllocationConfig::new();

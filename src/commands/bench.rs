@@ -73,6 +73,9 @@ pub struct SandboxArgs {
     /// tests on a `return None` body (all fail), or both.
     #[arg(long, value_enum, default_value = "canonical")]
     programs: ProgramSet,
+    /// How many of the slowest programs to list with their time on each side.
+    #[arg(long, default_value_t = 5)]
+    slowest: usize,
 }
 
 /// The HumanEval program sets `distill bench sandbox` can run.
@@ -183,6 +186,18 @@ fn bench_sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         report.sandbox_job_mean.as_secs_f64() * 1e3
     );
     println!("ratio sandbox/native: {:.2}x", report.ratio());
+    let slowest = report.slowest(args.slowest);
+    if !slowest.is_empty() {
+        println!("slowest in the sandbox (mean per round; native: the subprocess's wall time):");
+    }
+    for (i, times) in slowest {
+        println!(
+            "  {:<28} sandbox {:>8.1} ms, native {:>8.1} ms",
+            programs[i].name,
+            times.sandbox.as_secs_f64() * 1e3,
+            times.native.as_secs_f64() * 1e3
+        );
+    }
     if report.disagreements.is_empty() {
         println!("verdicts: all {} agree", report.programs);
         Ok(ExitCode::SUCCESS)

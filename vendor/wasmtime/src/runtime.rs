@@ -87,6 +87,11 @@ cfg_select! {
 }
 
 pub use bug::WasmtimeBug;
+/// distill patch (see vendor/README.md): counts of linear-memory resets with and
+/// without a page-table scan, `(scanned, scan_free)`.
+#[cfg(has_virtual_memory)]
+#[doc(hidden)]
+pub use vm::distill_memory_reset_counts;
 pub(crate) use bug::{bail_bug, bug};
 pub use code_memory::CodeMemory;
 #[cfg(feature = "debug")]

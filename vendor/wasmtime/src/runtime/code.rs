@@ -428,8 +428,15 @@ impl<'a> ModuleWithCode<'a> {
         self.module
     }
 
+    /// The store's text section for this module (distill patch: cached per
+    /// instance by `ref.func`).
+    pub fn text(&self) -> &'a [u8] {
+        self.store_code.text()
+    }
+
     /// Returns the slice in the text section of the function that
     /// `key` points to.
+    #[allow(dead_code, reason = "distill patch: `ref.func` no longer calls it")]
     #[inline]
     pub fn function(&self, key: FuncKey) -> &[u8] {
         let range = self.module.compiled_module().function_range(key);

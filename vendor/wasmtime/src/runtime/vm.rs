@@ -149,6 +149,8 @@ pub use module_id::CompiledModuleId;
 mod byte_count;
 #[cfg(has_virtual_memory)]
 mod cow;
+#[cfg(has_virtual_memory)]
+pub use cow::distill_memory_reset_counts;
 #[cfg(not(has_virtual_memory))]
 mod cow_disabled;
 #[cfg(has_virtual_memory)]

@@ -339,6 +339,16 @@ pub struct MemoryImageSlot {
     /// `self.accessible` and `self.static_size` is inaccessible.
     dirty: bool,
 
+    /// distill patch (see vendor/README.md): the pages the last full reset
+    /// found written, to reset again without scanning the page tables while
+    /// the process has taken no page fault since. `None` until a full reset
+    /// and after anything that remaps this slot.
+    known_dirty: Option<KnownDirty>,
+
+    /// distill patch: whether this slot's mapping is marked `MADV_NOHUGEPAGE`
+    /// (see `refuse_huge_pages`); an `mmap` over the slot clears the mark.
+    huge_pages_refused: bool,
+
     /// The MPK protection key that this slot's stripe was colored with, if the
     /// pooling allocator is striping memory with protection keys.
     ///
@@ -380,6 +390,8 @@ impl MemoryImageSlot {
             accessible,
             image: None,
             dirty: false,
+            known_dirty: None,
+            huge_pages_refused: false,
             pkey,
         }
     }
@@ -456,6 +468,7 @@ impl MemoryImageSlot {
             _ => false,
         };
         if !images_equal {
+            self.forget_known_dirty();
             self.remove_image()?;
         }
 
@@ -518,6 +531,7 @@ impl MemoryImageSlot {
     }
 
     pub(crate) fn remove_image(&mut self) -> Result<()> {
+        self.forget_known_dirty();
         if let Some(image) = &self.image {
             unsafe {
                 image.remap_as_zeros_at(self.base.as_mut_ptr())?;
@@ -594,32 +608,80 @@ impl MemoryImageSlot {
             DecommitBehavior::RestoreOriginalMapping
         );
 
-        unsafe {
-            return match &self.image {
-                // If there's a backing image then manually resetting a region
-                // is a bit trickier than without an image, so delegate to the
-                // helper function below.
-                Some(image) => reset_with_pagemap(
-                    pagemap,
-                    self.base.as_mut_ptr(),
-                    self.accessible,
-                    keep_resident,
-                    |region| manually_reset_region(self.base.as_mut_ptr().addr(), image, region),
-                    decommit,
-                ),
-
-                // If there's no memory image for this slot then pages are always
-                // manually reset back to zero or given to `decommit`.
-                None => reset_with_pagemap(
-                    pagemap,
-                    self.base.as_mut_ptr(),
-                    self.accessible,
-                    keep_resident,
-                    |region| region.fill(0),
-                    decommit,
-                ),
-            };
+        // distill patch: a page of this slot can only change through a writable
+        // page-table entry, which only pages reported by the last full scan
+        // have (the image's pages are mapped copy-on-write, the rest is
+        // faulted in on first touch), or through a page fault. If the process
+        // has taken no fault since the last reset and nothing remapped the
+        // slot or changed its accessible size, the written pages are exactly
+        // the ones found last time: reset those again without the scan, which
+        // walks every page-table entry of the memory.
+        let base_addr = self.base.as_mut_ptr().addr();
+        let image = self.image.clone();
+        let reset_region = |region: &mut [u8]| match &image {
+            Some(image) => manually_reset_region(base_addr, image, region),
+            None => region.fill(0),
+        };
+        if let Some(known) = &mut self.known_dirty
+            && known.accessible == self.accessible
+            && process_fault_count().is_some_and(|now| now == known.faults)
+        {
+            SCAN_FREE_RESETS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            let mut bytes_resident = 0;
+            for &(offset, len) in &known.regions {
+                // SAFETY: the region was reported by the full scan of this
+                // slot's accessible memory, which has not changed size since.
+                let region = unsafe {
+                    core::slice::from_raw_parts_mut(self.base.as_mut_ptr().add(offset), len)
+                };
+                reset_region(region);
+                bytes_resident += len;
+            }
+            // Copying back over a page swapped out since could fault; count
+            // from after the copy.
+            match process_fault_count() {
+                Some(now) => known.faults = now,
+                None => self.known_dirty = None,
+            }
+            return bytes_resident;
         }
+
+        self.known_dirty = None;
+        SCANNED_RESETS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        // Huge pages are refused before the scan, so that `khugepaged` cannot
+        // later fill in page-table entries of this memory without a fault.
+        if !self.huge_pages_refused {
+            self.huge_pages_refused = refuse_huge_pages(self.base.as_mut_ptr(), self.static_size);
+        }
+        let faults_before = process_fault_count();
+        let mut regions = Vec::new();
+        // SAFETY: `base..base + accessible` is this slot's accessible memory.
+        let bytes_resident = unsafe {
+            reset_with_pagemap(
+                pagemap,
+                self.base.as_mut_ptr(),
+                self.accessible,
+                keep_resident,
+                |region| {
+                    regions.push((region.as_ptr().addr() - base_addr, region.len()));
+                    reset_region(region);
+                },
+                decommit,
+            )
+        };
+        // Only a scan that itself took no fault is trusted: a fault during it
+        // could have installed a page behind the scan's position.
+        if let (Some(before), Some(after)) = (faults_before, process_fault_count())
+            && before == after
+            && self.huge_pages_refused
+        {
+            self.known_dirty = Some(KnownDirty {
+                regions,
+                accessible: self.accessible,
+                faults: after,
+            });
+        }
+        return bytes_resident;
 
         /// Manually resets `region` back to its original contents as specified
         /// in `image`.
@@ -675,6 +737,14 @@ impl MemoryImageSlot {
             // 3. Zero out the part after the image.
             region.fill(0);
         }
+    }
+
+    /// distill patch: called before anything `mmap`s over this slot; the new
+    /// mapping has neither the written pages found so far nor the huge-page
+    /// refusal.
+    fn forget_known_dirty(&mut self) {
+        self.known_dirty = None;
+        self.huge_pages_refused = false;
     }
 
     fn set_protection(&self, range: Range<HostAlignedByteCount>, readwrite: bool) -> Result<()> {
@@ -756,6 +826,7 @@ impl MemoryImageSlot {
             return Ok(());
         }
 
+        self.forget_known_dirty();
         unsafe {
             vm::erase_existing_mapping(self.base.as_mut_ptr(), self.static_size)?;
         }
@@ -770,6 +841,71 @@ impl MemoryImageSlot {
 
         Ok(())
     }
+}
+
+/// distill patch: linear-memory resets (to their image) that scanned the page
+/// tables, and those that reused an earlier scan's pages (see
+/// `reset_with_original_mapping`).
+static SCANNED_RESETS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static SCAN_FREE_RESETS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// distill patch: how many linear-memory resets so far, in this process, scanned
+/// the page tables for written pages, and how many reset the pages an earlier
+/// scan found without scanning because the process had taken no page fault
+/// since. For tests and benchmarks.
+pub fn distill_memory_reset_counts() -> (u64, u64) {
+    (
+        SCANNED_RESETS.load(core::sync::atomic::Ordering::Relaxed),
+        SCAN_FREE_RESETS.load(core::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// distill patch: the written pages of a slot found by its last full reset
+/// (offsets from the slot's base and lengths), with the slot's accessible
+/// size then and the process's page-fault count after that reset.
+#[derive(Debug)]
+struct KnownDirty {
+    regions: Vec<(usize, usize)>,
+    accessible: HostAlignedByteCount,
+    faults: u64,
+}
+
+/// distill patch: the page faults (minor and major) the whole process has
+/// taken, from `getrusage(RUSAGE_SELF)`; a kernel also counts a fault it takes
+/// on a user page while copying for a system call. `None` where unavailable,
+/// which disables resets without a scan.
+#[cfg(target_os = "linux")]
+fn process_fault_count() -> Option<u64> {
+    let mut usage = core::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` writes a `rusage` into the pointer it is given.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return None;
+        }
+        usage.assume_init()
+    };
+    let minor = u64::try_from(usage.ru_minflt).ok()?;
+    let major = u64::try_from(usage.ru_majflt).ok()?;
+    Some(minor + major)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_fault_count() -> Option<u64> {
+    None
+}
+
+/// distill patch: marks `base..base + len` `MADV_NOHUGEPAGE`, so that
+/// `khugepaged` never collapses it (which could make pages present without a
+/// fault). Returns whether that worked.
+#[cfg(target_os = "linux")]
+fn refuse_huge_pages(base: *mut u8, len: usize) -> bool {
+    // SAFETY: advice on this slot's own mapping; it changes no contents.
+    unsafe { rustix::mm::madvise(base.cast(), len, rustix::mm::Advice::LinuxNoHugepage).is_ok() }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn refuse_huge_pages(_base: *mut u8, _len: usize) -> bool {
+    false
 }
 
 #[cfg(all(test, target_os = "linux", not(miri)))]
