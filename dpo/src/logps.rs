@@ -2,6 +2,11 @@
 //! forms them: position `t`'s logits predict token `t + 1`, which counts when its
 //! completion-mask entry is non-zero (prompt, padding and masked formatting tokens are
 //! 0), and the per-token log-probabilities are summed per sequence.
+//!
+//! f32 logits on the CPU take `sft`'s fused cross-entropy, summed per sequence: no
+//! shifted copy of the logits and no log-softmax tensor is kept for the backward
+//! pass, which needs one gradient the size of the logits. Other dtypes and devices
+//! take the composed ops ([`sequence_logps_composed`]).
 
 use crate::error::{DpoError, Result};
 use candle_core::{D, DType, Tensor};
@@ -27,20 +32,54 @@ pub fn sequence_logps(
     input_ids: &Tensor,
     completion_mask: &Tensor,
 ) -> Result<SequenceLogps> {
+    check_shapes(logits, input_ids, completion_mask)?;
+    if !sft::fused::fusable(&[logits]) {
+        return sequence_logps_composed(logits, input_ids, completion_mask);
+    }
     let (b, s, _v) = logits.dims3()?;
-    if input_ids.dims() != [b, s] || completion_mask.dims() != [b, s] {
-        return Err(DpoError::InvalidInput(format!(
-            "logits {:?}, input_ids {:?} and completion_mask {:?} disagree",
-            logits.dims(),
-            input_ids.dims(),
-            completion_mask.dims()
-        )));
+    let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+    let mask = completion_mask
+        .to_dtype(DType::F32)?
+        .ne(0f32)?
+        .to_dtype(DType::U32)?
+        .to_vec2::<u32>()?;
+    // Row `i·s + t` of the flattened logits predicts token `t + 1` of sequence `i`;
+    // the last position of each sequence predicts nothing.
+    let mut targets = vec![0u32; b * s];
+    let mut weights = vec![0f32; b * s];
+    let mut groups = vec![0u32; b * s];
+    let mut tokens = vec![0usize; b];
+    for i in 0..b {
+        let group = u32::try_from(i)
+            .map_err(|_| DpoError::InvalidInput(format!("{b} sequences in one batch")))?;
+        for t in 0..s {
+            groups[i * s + t] = group;
+            if t + 1 < s && mask[i][t + 1] != 0 {
+                targets[i * s + t] = ids[i][t + 1];
+                weights[i * s + t] = 1.0;
+                tokens[i] += 1;
+            }
+        }
     }
-    if s < 2 {
-        return Err(DpoError::InvalidInput(
-            "sequences need at least 2 tokens".into(),
-        ));
-    }
+    let nll = sft::fused::cross_entropy::grouped_masked_cross_entropy(
+        logits, targets, weights, groups, b,
+    )?;
+    Ok(SequenceLogps {
+        logps: nll.neg()?,
+        tokens,
+    })
+}
+
+/// [`sequence_logps`] with candle's composed ops (log-softmax, gather, masked sum):
+/// the path for dtypes and devices the fused op does not handle, and the reference
+/// the fused one is tested against.
+pub fn sequence_logps_composed(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    completion_mask: &Tensor,
+) -> Result<SequenceLogps> {
+    check_shapes(logits, input_ids, completion_mask)?;
+    let (_b, s, _v) = logits.dims3()?;
     // (batch, seq - 1, vocab) predicting (batch, seq - 1)
     let logp = log_softmax_last_dim(&logits.narrow(1, 0, s - 1)?)?;
     let targets = input_ids
@@ -65,6 +104,25 @@ pub fn sequence_logps(
         .map(|n| n as usize)
         .collect();
     Ok(SequenceLogps { logps, tokens })
+}
+
+/// The three inputs agree on `(batch, seq)` and there are at least 2 positions.
+fn check_shapes(logits: &Tensor, input_ids: &Tensor, completion_mask: &Tensor) -> Result<()> {
+    let (b, s, _v) = logits.dims3()?;
+    if input_ids.dims() != [b, s] || completion_mask.dims() != [b, s] {
+        return Err(DpoError::InvalidInput(format!(
+            "logits {:?}, input_ids {:?} and completion_mask {:?} disagree",
+            logits.dims(),
+            input_ids.dims(),
+            completion_mask.dims()
+        )));
+    }
+    if s < 2 {
+        return Err(DpoError::InvalidInput(
+            "sequences need at least 2 tokens".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl SequenceLogps {

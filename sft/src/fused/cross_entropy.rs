@@ -5,6 +5,10 @@
 //! skipped. Backward: `(softmax(z_r) − onehot(y_r)) · w_r · g`, zero elsewhere,
 //! from the row's logsumexp kept by the forward pass. Exponentials are taken in f32
 //! (cheaper than f64 ones) and summed in f64.
+//!
+//! [`grouped_masked_cross_entropy`] sums the same per-row terms per group of rows
+//! (DPO: per sequence) into a vector, and routes each group's upstream gradient back
+//! to its rows.
 
 use super::{Precomputed, exp, par_rows, with_f32};
 use crate::error::Result;
@@ -16,6 +20,9 @@ use std::sync::Arc;
 struct MaskedCrossEntropy {
     targets: Arc<Vec<u32>>,
     weights: Arc<Vec<f32>>,
+    /// The output element each row adds to: `None` for the scalar sum, else the
+    /// row's group (the output is then one element per group).
+    groups: Option<Arc<Vec<u32>>>,
     /// `logsumexp(z_r)` of each trained row (0 for rows with weight 0).
     lse: Vec<f32>,
     out: Precomputed,
@@ -56,7 +63,18 @@ impl CustomOp1 for MaskedCrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let g = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? as f64;
+        // The upstream gradient of each row's term: the scalar's, or its group's.
+        let grad = grad.to_dtype(candle_core::DType::F32)?;
+        let upstream: Vec<f32> = match &self.groups {
+            None => vec![grad.to_scalar::<f32>()?],
+            Some(_) => grad.to_vec1::<f32>()?,
+        };
+        let row_grad = |r: usize| -> f64 {
+            match &self.groups {
+                None => f64::from(upstream[0]),
+                Some(groups) => f64::from(upstream[groups[r] as usize]),
+            }
+        };
         let v = logits.dim(candle_core::D::Minus1)?;
         let rows = logits.elem_count() / v.max(1);
         let mut out = zeroed(rows * v);
@@ -70,7 +88,7 @@ impl CustomOp1 for MaskedCrossEntropy {
                     }
                     let zr = &z[r * v..(r + 1) * v];
                     let lse = self.lse[r];
-                    let c = (w as f64 * g) as f32;
+                    let c = (w as f64 * row_grad(r)) as f32;
                     for (oj, &zj) in o.iter_mut().zip(zr) {
                         *oj = exp::exp(zj - lse) * c;
                     }
@@ -94,13 +112,48 @@ pub fn masked_cross_entropy(
     targets: Vec<u32>,
     weights: Vec<f32>,
 ) -> Result<Tensor> {
+    apply(logits, targets, weights, None)
+}
+
+/// Per group `g`: `Σ_{r : groups[r] = g} w_r · −log softmax(logits_r)[targets_r]`
+/// over the rows of `logits` `(..., vocab)`, a vector of `n_groups` (groups without a
+/// weighted row are 0). `targets`, `weights` and `groups` hold one entry per row; a
+/// row with weight 0 is skipped and its target is not read.
+pub fn grouped_masked_cross_entropy(
+    logits: &Tensor,
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+    groups: Vec<u32>,
+    n_groups: usize,
+) -> Result<Tensor> {
+    if let Some((r, &g)) = groups
+        .iter()
+        .enumerate()
+        .find(|&(_, &g)| g as usize >= n_groups)
+    {
+        return Err(crate::SftError::InvalidArgument(format!(
+            "row {r} is in group {g} of {n_groups}"
+        )));
+    }
+    apply(logits, targets, weights, Some((groups, n_groups)))
+}
+
+/// The forward pass of both ops: per-row terms, summed into one scalar or per group.
+fn apply(
+    logits: &Tensor,
+    targets: Vec<u32>,
+    weights: Vec<f32>,
+    groups: Option<(Vec<u32>, usize)>,
+) -> Result<Tensor> {
     let v = logits.dim(candle_core::D::Minus1)?;
     let rows = logits.elem_count() / v.max(1);
-    if targets.len() != rows || weights.len() != rows {
+    let group_count = groups.as_ref().map(|(g, _)| g.len());
+    if targets.len() != rows || weights.len() != rows || group_count.is_some_and(|n| n != rows) {
         return Err(crate::SftError::InvalidArgument(format!(
-            "{} targets and {} weights for {rows} rows of logits",
+            "{} targets, {} weights and {} groups for {rows} rows of logits",
             targets.len(),
-            weights.len()
+            weights.len(),
+            group_count.map_or_else(|| "no".to_string(), |n| n.to_string())
         )));
     }
     if let Some((r, &t)) = targets
@@ -129,12 +182,28 @@ pub fn masked_cross_entropy(
             }
         });
     })?;
-    let total: f64 = per_row.chunks(2).map(|o| o[1] as f64).sum();
     let lse = per_row.chunks(2).map(|o| o[0]).collect();
-    let out = Tensor::new(total as f32, logits.device())?;
+    let (out, groups) = match groups {
+        None => {
+            let total: f64 = per_row.chunks(2).map(|o| o[1] as f64).sum();
+            (Tensor::new(total as f32, logits.device())?, None)
+        }
+        Some((groups, n_groups)) => {
+            let mut totals = vec![0f64; n_groups];
+            for (o, &g) in per_row.chunks(2).zip(&groups) {
+                totals[g as usize] += o[1] as f64;
+            }
+            let totals: Vec<f32> = totals.into_iter().map(|t| t as f32).collect();
+            (
+                Tensor::from_vec(totals, n_groups, logits.device())?,
+                Some(Arc::new(groups)),
+            )
+        }
+    };
     let op = MaskedCrossEntropy {
         targets: Arc::new(targets),
         weights: Arc::new(weights),
+        groups,
         lse,
         out: Precomputed::new(out),
     };
@@ -166,5 +235,79 @@ mod tests {
         let gp = (plain.mean().unwrap() * 3.0).unwrap().backward().unwrap();
         let t = logits.as_tensor();
         assert_close(gf.get(t).unwrap(), gp.get(t).unwrap(), 1e-5, "logits grad");
+    }
+
+    #[test]
+    fn grouped_sums_and_routes_each_groups_gradient_like_the_composed_ops() {
+        use super::grouped_masked_cross_entropy;
+        use candle_core::{D, DType};
+        let dev = Device::Cpu;
+        let (rows, v, groups) = (7, 13, 3);
+        let logits = Var::from_tensor(&randn(0.0, 2.0, (rows, v))).unwrap();
+        let targets = vec![3u32, 12, 0, 5, 7, 99, 1];
+        // Row 5 has weight 0 (its out-of-vocabulary target is never read); group 2
+        // holds only that row, so its sum is 0.
+        let weights = vec![1f32, 0.5, 1.0, 1.0, 2.0, 0.0, 1.0];
+        let group_of = vec![0u32, 0, 1, 1, 0, 2, 1];
+        let fused = grouped_masked_cross_entropy(
+            logits.as_tensor(),
+            targets.clone(),
+            weights.clone(),
+            group_of.clone(),
+            groups,
+        )
+        .unwrap();
+        // The same in f64 with candle's own ops: per-row w·(−log softmax)[target],
+        // summed per group through a (groups, rows) 0/1 matrix.
+        let z = logits.as_tensor().to_dtype(DType::F64).unwrap();
+        let logp = candle_nn::ops::log_softmax(&z, D::Minus1).unwrap();
+        let safe: Vec<u32> = targets.iter().map(|&t| t.min(v as u32 - 1)).collect();
+        let idx = Tensor::from_vec(safe, (rows, 1), &dev).unwrap();
+        let picked = logp
+            .gather(&idx, D::Minus1)
+            .unwrap()
+            .squeeze(D::Minus1)
+            .unwrap();
+        let w =
+            Tensor::from_vec(weights.iter().map(|&w| f64::from(w)).collect(), rows, &dev).unwrap();
+        let per_row = (picked * w).unwrap().neg().unwrap();
+        let mut member = vec![0f64; groups * rows];
+        for (r, &g) in group_of.iter().enumerate() {
+            member[g as usize * rows + r] = 1.0;
+        }
+        let member = Tensor::from_vec(member, (groups, rows), &dev).unwrap();
+        let plain = member
+            .matmul(&per_row.unsqueeze(1).unwrap())
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        assert_eq!(fused.dims(), [groups]);
+        let plain32 = plain.to_dtype(DType::F32).unwrap();
+        assert_close(&fused, &plain32, 1e-5, "group sums");
+        assert_eq!(fused.to_vec1::<f32>().unwrap()[2], 0.0);
+        // Distinct upstream weights per group: each row's gradient must be scaled by
+        // its own group's.
+        let upstream = Tensor::new(&[1.5f32, -0.25, 4.0], &dev).unwrap();
+        let gf = (fused * &upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let up64 = upstream.to_dtype(DType::F64).unwrap();
+        let gp = (plain * up64)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let t = logits.as_tensor();
+        let gp32 = gp.get(t).unwrap().to_dtype(DType::F32).unwrap();
+        assert_close(gf.get(t).unwrap(), &gp32, 1e-5, "logits grad");
+        // A group index past `n_groups` is refused.
+        assert!(
+            grouped_masked_cross_entropy(t, targets, weights, vec![0, 0, 0, 0, 0, 0, 3], groups)
+                .is_err()
+        );
     }
 }
