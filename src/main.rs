@@ -3,6 +3,7 @@
 
 mod commands;
 mod cpu_threads;
+mod error_line;
 mod malloc_tuning;
 
 use clap::Parser;
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
     match commands::execute(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_line::one_line(&err));
             ExitCode::from(2)
         }
     }

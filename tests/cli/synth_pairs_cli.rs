@@ -156,3 +156,26 @@ fn a_directory_that_is_not_a_run_is_one_clear_error() {
     assert!(text.contains("not a synth run directory"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn a_missing_chosen_file_names_the_file_and_the_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-sft.jsonl");
+    let out = output(
+        distill()
+            .args(["synth", "pairs", "--chosen"])
+            .arg(&missing)
+            .arg("--rejected-run")
+            .arg(student_run(dir.path()))
+            .arg("--out")
+            .arg(dir.path().join("pairs.jsonl")),
+    );
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(errors[0].contains("no-such-sft.jsonl"), "{text}");
+    // The library error quotes the OS reason and also returns it as its cause; the
+    // line shows it once.
+    assert_eq!(errors[0].matches("(os error 2)").count(), 1, "{text}");
+}
