@@ -149,12 +149,18 @@ fn a_directory_that_is_not_a_run_is_one_clear_error() {
             .arg("--out")
             .arg(dir.path().join("pairs.jsonl")),
     );
-    let text = stderr(&out);
-    assert_ne!(out.status.code(), Some(0), "{text}");
+    let line = single_error_line(&out);
+    assert!(line.contains("not a synth run directory"), "{line}");
+}
+
+/// The one `error:` line of a failed run (exit code 2, no panic).
+fn single_error_line(out: &std::process::Output) -> String {
+    let text = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{text}");
-    assert!(text.contains("not a synth run directory"), "{text}");
-    assert!(!text.contains("panicked"), "{text}");
+    errors[0].to_string()
 }
 
 #[test]
@@ -170,12 +176,9 @@ fn a_missing_chosen_file_names_the_file_and_the_reason_once() {
             .arg("--out")
             .arg(dir.path().join("pairs.jsonl")),
     );
-    let text = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}");
-    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{text}");
-    assert!(errors[0].contains("no-such-sft.jsonl"), "{text}");
+    let line = single_error_line(&out);
+    assert!(line.contains("no-such-sft.jsonl"), "{line}");
     // The library error quotes the OS reason and also returns it as its cause; the
     // line shows it once.
-    assert_eq!(errors[0].matches("(os error 2)").count(), 1, "{text}");
+    assert_eq!(line.matches("(os error 2)").count(), 1, "{line}");
 }
