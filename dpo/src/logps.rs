@@ -106,23 +106,13 @@ pub fn sequence_logps_composed(
     Ok(SequenceLogps { logps, tokens })
 }
 
-/// The three inputs agree on `(batch, seq)` and there are at least 2 positions.
+/// The three inputs agree on `(batch, seq)` and there are at least 2 positions
+/// (`sft`'s check, its refusal reported as this crate's invalid input).
 fn check_shapes(logits: &Tensor, input_ids: &Tensor, completion_mask: &Tensor) -> Result<()> {
-    let (b, s, _v) = logits.dims3()?;
-    if input_ids.dims() != [b, s] || completion_mask.dims() != [b, s] {
-        return Err(DpoError::InvalidInput(format!(
-            "logits {:?}, input_ids {:?} and completion_mask {:?} disagree",
-            logits.dims(),
-            input_ids.dims(),
-            completion_mask.dims()
-        )));
-    }
-    if s < 2 {
-        return Err(DpoError::InvalidInput(
-            "sequences need at least 2 tokens".into(),
-        ));
-    }
-    Ok(())
+    sft::loss::check_shapes(logits, input_ids, completion_mask).map_err(|e| match e {
+        sft::SftError::InvalidArgument(message) => DpoError::InvalidInput(message),
+        other => other.into(),
+    })
 }
 
 impl SequenceLogps {

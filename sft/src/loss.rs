@@ -75,8 +75,9 @@ pub fn next_token_rows(
     Ok((targets, weights, tokens))
 }
 
-/// Checks that the shapes agree and that there are at least 2 positions.
-fn check_shapes(logits: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> Result<()> {
+/// Checks that `logits` `(batch, seq, vocab)` and the `(batch, seq)` ids and mask
+/// agree, and that there are at least 2 positions (shared with `dpo`'s log-probs).
+pub fn check_shapes(logits: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> Result<()> {
     let (b, s, _) = logits.dims3()?;
     if input_ids.dims() != [b, s] || loss_mask.dims() != [b, s] {
         return Err(SftError::InvalidArgument(format!(
