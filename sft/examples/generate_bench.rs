@@ -6,7 +6,15 @@
 //! With `--concurrent N`, N generations run at once from one loaded model (as the
 //! local teacher runs them) and the aggregate decode rate is printed too.
 //!
-//! `RAYON_NUM_THREADS=1 cargo run --release -p distill-sft --example generate_bench -- MODEL.gguf [TOKENS] [--f32] [--concurrent N]`
+//! A GGUF file is kept quantized, with f32 copies of the projections for prefill
+//! (the default load); `--quantized-prefill` prefills on the blocks too, `--f32`
+//! dequantizes everything.
+//!
+//! With `--prompt-lines N`, the user message also carries N numbered lines of code (a
+//! long prompt like a feedback turn's, which quotes the last answer and its error), so
+//! prefill is measured at the prompt lengths synth sees.
+//!
+//! `RAYON_NUM_THREADS=1 cargo run --release -p distill-sft --example generate_bench -- MODEL.gguf [TOKENS] [--f32 | --quantized-prefill] [--concurrent N] [--prompt-lines N]`
 
 use datasets::records::Message;
 use sft::generate::{GenerateParams, LoadOptions, load_with};
@@ -27,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = PathBuf::from(
         args.first()
-            .ok_or("usage: generate_bench MODEL [TOKENS] [--f32]")?,
+            .ok_or("usage: generate_bench MODEL [TOKENS] [--f32 | --quantized-prefill] [--concurrent N] [--prompt-lines N]")?,
     );
     let tokens: usize = match args.get(1) {
         Some(t) if !t.starts_with("--") => t.parse()?,
@@ -35,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let opts = LoadOptions {
         dequantize: args.iter().any(|a| a == "--f32"),
+        quantized_prefill: args.iter().any(|a| a == "--quantized-prefill"),
         ..LoadOptions::default()
     };
     let t0 = std::time::Instant::now();
@@ -45,10 +54,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t0.elapsed().as_secs_f64(),
         g
     );
-    let msgs = [Message::user(
+    let prompt_lines: usize = match args.iter().position(|a| a == "--prompt-lines") {
+        Some(i) => args.get(i + 1).ok_or("--prompt-lines N")?.parse()?,
+        None => 0,
+    };
+    let mut request = String::from(
         "Write a Python function `fib(n)` that returns the n-th Fibonacci number, \
          with a docstring and a few doctests.",
-    )];
+    );
+    if prompt_lines > 0 {
+        request.push_str("\nYour last answer failed. It was:\n```python\n");
+        for i in 0..prompt_lines {
+            request.push_str(&format!(
+                "    value_{i} = compute(items[{i}], limit={})\n",
+                i * 7
+            ));
+        }
+        request.push_str("```\nFix it.");
+    }
+    let msgs = [Message::user(request)];
     let params = GenerateParams {
         max_new_tokens: tokens,
         ..GenerateParams::default()

@@ -33,6 +33,11 @@ pub struct Args {
     /// adapter are compared like for like.
     #[arg(long, conflicts_with = "compare")]
     dequantize: bool,
+    /// Prefill prompts of a GGUF --model on its quantized blocks too, instead of f32
+    /// copies of its projections (about 4.5x slower prefill; saves 4 bytes per
+    /// weight of memory, 1.4 GB for a 0.5B model).
+    #[arg(long, conflicts_with = "compare")]
+    quantized_prefill: bool,
     /// Benchmark.
     #[arg(long, default_value = "humaneval")]
     bench: String,
@@ -126,8 +131,8 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
     };
     options.validate()?;
     anyhow::ensure!(
-        (args.adapter.is_none() && !args.dequantize) || !model.is_url(),
-        "--adapter and --dequantize apply to a local model, not to a URL"
+        (args.adapter.is_none() && !args.dequantize && !args.quantized_prefill) || !model.is_url(),
+        "--adapter, --dequantize and --quantized-prefill apply to a local model, not to a URL"
     );
     anyhow::ensure!(
         args.extra_body.is_none() || model.is_url(),
@@ -226,6 +231,7 @@ fn teacher(args: &Args, model: &ModelSpec) -> anyhow::Result<Arc<dyn Teacher>> {
                 concurrency: 0,
                 adapter: args.adapter.clone(),
                 dequantize: args.dequantize,
+                quantized_prefill: args.quantized_prefill,
                 ..LocalTeacherOptions::default()
             };
             Ok(Arc::new(LocalTeacher::load(path, options)?))

@@ -69,6 +69,8 @@ pub struct Args {
     /// Teacher request timeout, e.g. `300s`.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     request_timeout: std::time::Duration,
+    #[command(flatten)]
+    local: LocalFlags,
     /// Check assert-style answers without their own top-level demo code and
     /// self-tests (only imports, definitions and assignments run, as EvalPlus does).
     #[arg(long)]
@@ -103,6 +105,17 @@ enum SynthCommand {
     Pairs(super::synth_pairs::Args),
 }
 
+/// Flags of an in-process (`local:`) teacher, shared by `distill synth` and
+/// `distill synth problems`.
+#[derive(Debug, clap::Args)]
+pub(super) struct LocalFlags {
+    /// With a `local:` GGUF teacher: prefill prompts on its quantized blocks too,
+    /// instead of f32 copies of its projections (about 4.5x slower prefill; saves 4
+    /// bytes per weight of memory, 1.4 GB for the 0.5B default teacher).
+    #[arg(long)]
+    pub quantized_prefill: bool,
+}
+
 /// The teacher flags shared by `distill synth` and `distill synth problems`.
 pub(super) struct TeacherFlags<'a> {
     /// `--teacher`: a URL or `local:PATH`.
@@ -119,6 +132,8 @@ pub(super) struct TeacherFlags<'a> {
     pub retries: u32,
     /// `--extra-body`.
     pub extra_body: Option<&'a str>,
+    /// `--quantized-prefill`.
+    pub quantized_prefill: bool,
 }
 
 /// The teacher `--teacher` names and its number of requests in flight.
@@ -131,6 +146,7 @@ fn teacher(args: &Args, spec: &str) -> anyhow::Result<(Arc<dyn synth::Teacher>, 
         request_timeout: args.request_timeout,
         retries: args.retries,
         extra_body: args.extra_body.as_deref(),
+        quantized_prefill: args.local.quantized_prefill,
     })
 }
 
@@ -158,11 +174,16 @@ pub(super) fn build_teacher(
         let options = LocalTeacherOptions {
             concurrency,
             model_name: args.model.map(str::to_string),
+            quantized_prefill: args.quantized_prefill,
             ..LocalTeacherOptions::default()
         };
         let teacher = LocalTeacher::load(&path, &options)?;
         return Ok((Arc::new(teacher), concurrency));
     }
+    anyhow::ensure!(
+        !args.quantized_prefill,
+        "--quantized-prefill applies to a `local:` teacher, not to a URL"
+    );
     let model = args.model.context(
         "--model NAME is required with a URL teacher (the model name the server expects)",
     )?;

@@ -46,6 +46,8 @@ pub struct Args {
     /// the recorded model name.
     #[arg(long, value_name = "JSON")]
     extra_body: Option<String>,
+    #[command(flatten)]
+    local: super::synth::LocalFlags,
     /// Retries of a failed teacher call (429, 5xx, timeouts, malformed bodies).
     #[arg(long, default_value_t = 6)]
     retries: u32,
@@ -77,6 +79,7 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         request_timeout: args.request_timeout,
         retries: args.retries,
         extra_body: args.extra_body.as_deref(),
+        quantized_prefill: args.local.quantized_prefill,
     })?;
     let checker = open_checker(args.workers, args.timeout)?;
     let defaults = ProblemGenOptions::default();

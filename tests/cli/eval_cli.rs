@@ -80,7 +80,19 @@ fn settings_errors_are_caught_before_any_work() {
     ]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("--dequantize apply to a local model"),
+        text.contains("--dequantize and --quantized-prefill apply to a local model"),
+        "{text}"
+    );
+    let (code, text) = eval(&[
+        "--model",
+        "http://127.0.0.1:9/v1",
+        "--served-model",
+        "m",
+        "--quantized-prefill",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("apply to a local model, not to a URL"),
         "{text}"
     );
     // --extra-body: a JSON object, for a URL model only

@@ -74,6 +74,24 @@ fn extra_body_is_for_url_teachers_only() {
 }
 
 #[test]
+fn quantized_prefill_is_for_local_teachers_only() {
+    let text = synth_refused(
+        &format!("{PROBLEM}\n"),
+        &[
+            "--teacher",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+            "--quantized-prefill",
+        ],
+    );
+    assert!(
+        text.contains("--quantized-prefill applies to a `local:` teacher"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bad_problem_lines_are_named() {
     let text = synth_refused(
         &format!("{PROBLEM}\n{{\"format\":\"problem.v1\",\"id\":7}}\n"),

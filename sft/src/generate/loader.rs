@@ -19,6 +19,10 @@ pub struct LoadOptions {
     /// Dequantize a GGUF file to f32 instead of keeping its quantized blocks (slower,
     /// more memory; exact f32 arithmetic). Implied by `adapter`. Default false.
     pub dequantize: bool,
+    /// Keep prompt prefill on a quantized GGUF file's blocks too, instead of giving
+    /// each projection an f32 copy for it (prefill about 6x slower on the CPU, 4
+    /// bytes per weight less memory; decoding always uses the blocks). Default false.
+    pub quantized_prefill: bool,
 }
 
 /// Loads `path` (a `.gguf` file or a Hugging Face directory) on the CPU with default
@@ -46,7 +50,7 @@ pub fn load_on(path: &Path, opts: &LoadOptions, device: &Device) -> Result<Gener
     }
     let tokenizer = ChatTokenizer::from_model_path(path)?;
     let model = if is_gguf && opts.adapter.is_none() && !opts.dequantize {
-        InferenceModel::from_gguf(path, device)?
+        InferenceModel::from_gguf(path, device, !opts.quantized_prefill)?
     } else {
         let (config, weights) = if is_gguf {
             crate::gguf::load_gguf(path, device)?

@@ -24,6 +24,8 @@ enum Weight {
 struct Source<'a> {
     weights: &'a HashMap<String, Weight>,
     device: Device,
+    /// Give quantized projections an f32 copy for prompt prefill.
+    dense_prefill: bool,
 }
 
 impl Source<'_> {
@@ -76,9 +78,22 @@ impl Source<'_> {
         })
     }
 
+    /// The f32 prefill copy of a quantized projection matrix (dequantized from the
+    /// file's blocks, as the `dequantize` load does), if asked for.
+    fn prefill_copy(&self, name: &str, shape: &[usize]) -> Result<Option<QMatMul>> {
+        Ok(match self.entry(name, shape)? {
+            Weight::Quantized(q) if self.dense_prefill => {
+                Some(QMatMul::Tensor(q.dequantize(&self.device)?))
+            }
+            _ => None,
+        })
+    }
+
     fn proj(&self, prefix: &str, out_dim: usize, in_dim: usize, bias: bool) -> Result<Proj> {
+        let name = format!("{prefix}.weight");
         Ok(Proj {
-            w: self.matrix(&format!("{prefix}.weight"), &[out_dim, in_dim])?,
+            w: self.matrix(&name, &[out_dim, in_dim])?,
+            prefill: self.prefill_copy(&name, &[out_dim, in_dim])?,
             b: if bias {
                 Some(self.dense(&format!("{prefix}.bias"), &[out_dim])?)
             } else {
@@ -109,6 +124,7 @@ fn build(
     weights: &HashMap<String, Weight>,
     rope_layout: RopeLayout,
     quantized: bool,
+    dense_prefill: bool,
     device: &Device,
 ) -> Result<InferenceModel> {
     config.validate()?;
@@ -116,6 +132,7 @@ fn build(
     let src = Source {
         weights,
         device: device.clone(),
+        dense_prefill,
     };
     let (h, hd, nh, nkv, im) = (
         cfg.hidden_size,
@@ -178,7 +195,7 @@ impl InferenceModel {
             .iter()
             .map(|(k, t)| (k.clone(), Weight::Dense(t.clone())))
             .collect();
-        build(config, &map, RopeLayout::Halves, false, device)
+        build(config, &map, RopeLayout::Halves, false, false, device)
     }
 
     /// From a trainable model. Its LoRA adapters, if any, are merged into a copy of
@@ -196,7 +213,12 @@ impl InferenceModel {
     /// embedding table and the LM head included) in its quantized blocks; norms and
     /// biases are dequantized. llama files keep llama.cpp's Q/K row order and use
     /// the matching interleaved rotary layout.
-    pub fn from_gguf(path: &Path, device: &Device) -> Result<Self> {
+    ///
+    /// With `dense_prefill` (used on the CPU only), each layer's projections also
+    /// keep an f32 copy, which multiplies prompts about 6x faster (see
+    /// [`super::model::DENSE_PREFILL_ROWS`]) at the cost of 4 bytes per weight of
+    /// memory (1.4 GB for Qwen2.5-Coder-0.5B, 0.4 GB for SmolLM2-135M).
+    pub fn from_gguf(path: &Path, device: &Device, dense_prefill: bool) -> Result<Self> {
         let mut file = std::fs::File::open(path).map_err(|source| SftError::Io {
             path: path.to_path_buf(),
             source,
@@ -217,6 +239,13 @@ impl InferenceModel {
         } else {
             RopeLayout::Halves
         };
-        build(config, &weights, layout, true, device)
+        build(
+            config,
+            &weights,
+            layout,
+            true,
+            dense_prefill && device.is_cpu(),
+            device,
+        )
     }
 }

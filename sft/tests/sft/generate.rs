@@ -19,11 +19,25 @@ fn cached(artifact: &sandbox::artifacts::FileArtifact) -> PathBuf {
         .expect("model in the artifact cache (run `distill setup` or set DISTILL_CACHE)")
 }
 
-/// The SmolLM2 GGUF with its projections kept quantized, loaded once.
+/// The SmolLM2 GGUF with its projections kept quantized (and f32 copies of them
+/// for prompt prefill, the default), loaded once.
 fn smol_quantized() -> &'static Generator {
     static CELL: OnceLock<Generator> = OnceLock::new();
     CELL.get_or_init(|| {
         sft::generate::load(&cached(&sandbox::artifacts::SMOLLM2_135M_GGUF)).expect("load")
+    })
+}
+
+/// The SmolLM2 GGUF multiplied with its quantized blocks only, prefill included.
+fn smol_blocks_only() -> &'static Generator {
+    static CELL: OnceLock<Generator> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let opts = LoadOptions {
+            quantized_prefill: true,
+            ..LoadOptions::default()
+        };
+        sft::generate::load_with(&cached(&sandbox::artifacts::SMOLLM2_135M_GGUF), &opts)
+            .expect("load")
     })
 }
 
@@ -142,6 +156,9 @@ fn kv_cache_matches_lora_model_with_llama3_rope_scaling() {
     assert_cache_parity(&lm, &ids, 5, 1e-4);
 }
 
+/// A short chat with an answer, 35 SmolLM2 tokens.
+const SUM_CHAT: &str = "<|im_start|>user\nWrite a Python function that returns the sum of a list of numbers.<|im_end|>\n<|im_start|>assistant\ndef total(numbers):\n    return sum(numbers)\n";
+
 #[test]
 fn quantized_gguf_tracks_its_dequantized_weights() {
     // The quantized path multiplies with quantized blocks (SmolLM2's Q4_1 matrices
@@ -155,9 +172,9 @@ fn quantized_gguf_tracks_its_dequantized_weights() {
     // weights (a wrong layout gives errors of the order of the logits themselves).
     let (config, weights) = smollm2();
     let f32_model = InferenceModel::from_weights(config.clone(), weights, &Device::Cpu).unwrap();
-    let q = smol_quantized();
+    let q = smol_blocks_only();
     assert!(q.model.is_quantized());
-    let text = "<|im_start|>user\nWrite a Python function that returns the sum of a list of numbers.<|im_end|>\n<|im_start|>assistant\ndef total(numbers):\n    return sum(numbers)\n";
+    let text = SUM_CHAT;
     let ids = q.encode(text).unwrap();
     let n = ids.len();
     let a = cached_logits(&q.model, &ids, n / 2);
@@ -177,6 +194,38 @@ fn quantized_gguf_tracks_its_dequantized_weights() {
     // activation fallback). A wrong rotary layout gives errors near 100%.
     assert!(rel < 0.1, "relative logit error {rel}");
     assert!(agree * 10 >= n * 9, "argmax agrees on {agree} of {n}");
+}
+
+#[test]
+fn dense_prefill_runs_prompts_on_the_dequantized_weights() {
+    // By default a quantized GGUF model multiplies prompt chunks of 8+ rows with f32
+    // copies of its layer projections (the file's blocks dequantized: the f32 model's
+    // weights) and single decode rows with the blocks (the exact split is unit-tested
+    // in `generate::model::prefill_tests`). On a prefilled prompt the only quantized
+    // product left is then the LM head (SmolLM2's tied embedding, Q8_0 after
+    // re-encoding, with q8 activations), so its logits sit much closer to the f32
+    // model's than those of the blocks-only load, whose 30 layers all round their
+    // activations to q8. Measured: 1.3% against 5.8% of the largest logit.
+    let (config, weights) = smollm2();
+    let f32_model = InferenceModel::from_weights(config.clone(), weights, &Device::Cpu).unwrap();
+    let dense = smol_quantized();
+    let blocks = smol_blocks_only();
+    let ids = dense.encode(SUM_CHAT).unwrap();
+    let prefill = |m: &InferenceModel, ids: &[u32]| {
+        let mut cache = m.new_cache(ids.len()).unwrap();
+        values(&m.forward(ids, &mut cache, true).unwrap())
+    };
+    let reference = prefill(&f32_model, &ids);
+    let (_, rel_dense) = errors(&prefill(&dense.model, &ids), &reference);
+    let (_, rel_blocks) = errors(&prefill(&blocks.model, &ids), &reference);
+    eprintln!("prefill vs f32 model: dense copies rel {rel_dense:.5}, blocks rel {rel_blocks:.5}");
+    assert!(
+        rel_dense * 3.0 < rel_blocks,
+        "dense prefill error {rel_dense} is not well below the blocks' {rel_blocks}"
+    );
+    // A one-token prompt is a decode-sized forward: both loads take the blocks.
+    let one = &ids[..1];
+    assert_eq!(prefill(&dense.model, one), prefill(&blocks.model, one));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The demo's settings: a `--quick` preset that finishes in minutes on 2 cores and a
-//! default preset sized for under 2 hours. Everything here changes results, so the
+//! default preset over every bundled problem and all of HumanEval (hours on 2 cores:
+//! BENCHMARKS.md, "The demo"). Everything here changes results, so the
 //! whole plan is the run's fingerprint (`demo.json`).
 
 use serde::{Deserialize, Serialize};

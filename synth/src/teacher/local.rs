@@ -43,6 +43,12 @@ pub struct LocalTeacherOptions {
     /// arithmetic a trained adapter is merged with; ` (f32)` is added to the default
     /// model name). Default false.
     pub dequantize: bool,
+    /// Prefill prompts on a quantized GGUF model's blocks too, instead of f32 copies
+    /// of its projections (see [`sft::generate::LoadOptions::quantized_prefill`]):
+    /// about 4.5x slower prefill, 4 bytes per weight less memory; ` (quantized
+    /// prefill)` is added to the default model name, as the rounding differs.
+    /// Default false.
+    pub quantized_prefill: bool,
     /// The model name recorded in provenance and cache keys. Default: the file or
     /// directory name (with `+` and the adapter directory's name when one is merged).
     pub model_name: Option<String>,
@@ -102,6 +108,7 @@ impl LocalTeacher {
         let load = sft::generate::LoadOptions {
             adapter: options.adapter.clone(),
             dequantize: options.dequantize,
+            quantized_prefill: options.quantized_prefill,
         };
         let generator = sft::generate::load_with(path, &load)
             .map_err(|e| TeacherError::Setup(format!("local teacher: {e}")))?;
@@ -116,6 +123,9 @@ impl LocalTeacher {
                 )
             ),
             (None, None) if options.dequantize => format!("{} (f32)", generator.name),
+            (None, None) if options.quantized_prefill && generator.model.is_quantized() => {
+                format!("{} (quantized prefill)", generator.name)
+            }
             (None, None) => generator.name.clone(),
         };
         Ok(Self::new(Arc::new(generator), options.concurrency).with_model_name(name))

@@ -165,7 +165,8 @@ async fn local_teacher_honours_seed_stop_and_max_tokens() {
 #[test]
 fn a_dequantized_teacher_is_named_apart_from_the_quantized_one() {
     // Eval directories and cache keys carry the model name, so an f32 run of a GGUF
-    // (the arithmetic its merged adapters use) must never resume a quantized run.
+    // (the arithmetic its merged adapters use) must never resume a quantized run, nor
+    // a run that prefills on the quantized blocks one that prefills in f32.
     let store = sandbox::artifacts::ArtifactStore::from_env(sandbox::artifacts::FetchMode::Offline);
     let path = store
         .file(&sandbox::artifacts::SMOLLM2_135M_GGUF)
@@ -180,6 +181,19 @@ fn a_dequantized_teacher_is_named_apart_from_the_quantized_one() {
         },
     )
     .expect("load dequantized");
+    let blocks_prefill = LocalTeacher::load(
+        &path,
+        &synth::teacher::local::LocalTeacherOptions {
+            concurrency: 1,
+            quantized_prefill: true,
+            ..Default::default()
+        },
+    )
+    .expect("load with quantized prefill");
     assert_eq!(quantized.model(), "SmolLM2-135M-Instruct.Q4_1.gguf");
     assert_eq!(f32.model(), "SmolLM2-135M-Instruct.Q4_1.gguf (f32)");
+    assert_eq!(
+        blocks_prefill.model(),
+        "SmolLM2-135M-Instruct.Q4_1.gguf (quantized prefill)"
+    );
 }
