@@ -1,6 +1,7 @@
 //! Tests of the vendored candle-core's patches (`vendor/README.md`) on the paths the
-//! trainer takes: gradients that reach a transpose keep their layout, and matmul
-//! outputs are not zero-filled before gemm writes them.
+//! trainer and the generator take: gradients that reach a transpose keep their layout,
+//! matmul outputs are not zero-filled before gemm writes them, and work kept on the
+//! calling thread (`candle_core::utils::on_this_thread`) gives the pools' results.
 
 #![allow(clippy::unwrap_used)]
 
@@ -77,4 +78,48 @@ fn matmul_outputs_never_show_what_their_memory_held_before() {
         values(&empty_a.matmul(&empty_b).unwrap()),
         vec![0f32; m * n]
     );
+}
+
+/// Quantized and f32 matmuls and element-wise maps, large enough for candle to split
+/// them across its pools, inside `on_this_thread` give bit-for-bit what they give on
+/// the shared pools (the pools split rows and columns, never a sum); the mode is set
+/// inside, nests, and is restored on return and on a panic.
+#[test]
+fn work_kept_on_this_thread_matches_the_pools() {
+    use candle_core::Module;
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::utils::{is_on_this_thread, on_this_thread};
+    let dev = Device::Cpu;
+    let wave = |n: usize, phase: f32| -> Vec<f32> {
+        (0..n).map(|i| ((i as f32) * 0.61 + phase).sin()).collect()
+    };
+    let (rows, inp, out) = (16, 512, 384);
+    let x = Tensor::from_vec(wave(rows * inp, 0.3), (rows, inp), &dev).unwrap();
+    let w = Tensor::from_vec(wave(out * inp, 1.1), (out, inp), &dev).unwrap();
+    let q4k = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q4K).unwrap()).unwrap();
+    let q8 = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap();
+    let compute = || {
+        let one_row = x.narrow(0, 0, 1).unwrap();
+        vec![
+            values(&q4k.forward(&x).unwrap()),
+            values(&q4k.forward(&one_row).unwrap()),
+            values(&q8.forward(&x).unwrap()),
+            values(&x.matmul(&w.t().unwrap()).unwrap()),
+            values(&(&x * 2.5).unwrap().silu().unwrap()),
+            values(&(&x + &x.sqr().unwrap()).unwrap()),
+        ]
+    };
+    assert!(!is_on_this_thread());
+    let pooled = compute();
+    let kept = on_this_thread(|| {
+        assert!(is_on_this_thread());
+        on_this_thread(|| assert!(is_on_this_thread()));
+        assert!(is_on_this_thread(), "a nested call must not clear the mode");
+        compute()
+    });
+    assert!(!is_on_this_thread());
+    assert_eq!(kept, pooled);
+    let caught = std::panic::catch_unwind(|| on_this_thread(|| panic!("inside")));
+    assert!(caught.is_err());
+    assert!(!is_on_this_thread(), "a panic must restore the mode");
 }

@@ -403,6 +403,35 @@ fn load_rejects_paths_that_are_not_models() {
 }
 
 #[test]
+fn a_generation_kept_on_one_thread_writes_the_same_text() {
+    // `on_one_thread` only moves the work (candle's pools split rows and columns,
+    // never a sum), so sampling with the same seed must write the same tokens; two at
+    // once, as the local teacher runs them, too.
+    let g = smol_quantized();
+    let msgs = user("Write a Python function that reverses a string.");
+    let p = params(40, 0.7, 11);
+    let pooled = g.chat(&msgs, &p).unwrap();
+    let kept = sft::generate::on_one_thread(|| g.chat(&msgs, &p))
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.token_ids, pooled.token_ids);
+    let both: Vec<Vec<u32>> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    sft::generate::on_one_thread(|| g.chat(&msgs, &p))
+                        .unwrap()
+                        .unwrap()
+                        .token_ids
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(both, vec![pooled.token_ids.clone(), pooled.token_ids]);
+}
+
+#[test]
 fn generator_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Generator>();

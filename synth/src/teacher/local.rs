@@ -178,7 +178,19 @@ impl Teacher for LocalTeacher {
         let generator = Arc::clone(&self.generator);
         let messages = request.messages.clone();
         let params = generate_params(request);
-        let joined = tokio::task::spawn_blocking(move || generator.chat(&messages, &params)).await;
+        // Several generations at once each stay on one core: on candle's shared CPU
+        // pools they would take turns (1.75x slower synth on 2 cores, BENCHMARKS.md
+        // "Generation"). A single one may use every core.
+        let one_per_core = self.concurrency > 1;
+        let joined = tokio::task::spawn_blocking(move || {
+            if one_per_core {
+                sft::generate::on_one_thread(|| generator.chat(&messages, &params))
+                    .and_then(|generated| generated)
+            } else {
+                generator.chat(&messages, &params)
+            }
+        })
+        .await;
         // A failure here is deterministic for this request (a prompt beyond the
         // context, a template that rejects the conversation): not retried, and not
         // fatal for the other problems of the run.

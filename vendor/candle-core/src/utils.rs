@@ -58,6 +58,41 @@ thread_local! {
     static IN_BARRIER_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// distill patch: runs `f` with the CPU work it starts on this thread kept on this
+/// thread: barrier-pool operations (quantized matmuls, element-wise maps) run inline
+/// instead of through the shared pool, whose callers queue on one lock, and matmuls
+/// call gemm without parallelism. For several independent computations running at
+/// once, one per core (e.g. concurrent generations), which would otherwise serialize
+/// on that lock. Nested calls are fine; the previous mode comes back when `f`
+/// returns or panics.
+pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0;
+            IN_BARRIER_POOL.with(|flag| flag.set(previous));
+        }
+    }
+    let _restore = Restore(IN_BARRIER_POOL.with(|flag| flag.replace(true)));
+    f()
+}
+
+/// distill patch: whether [`on_this_thread`] (or being a barrier-pool worker) keeps
+/// this thread's CPU work on it.
+pub fn is_on_this_thread() -> bool {
+    IN_BARRIER_POOL.with(|flag| flag.get())
+}
+
+/// distill patch: threads a matmul started on this thread may use (1 inside
+/// [`on_this_thread`]).
+pub(crate) fn matmul_threads() -> usize {
+    if is_on_this_thread() {
+        1
+    } else {
+        get_num_threads()
+    }
+}
+
 unsafe fn call_trampoline<F: Fn(usize)>(data: *const (), tid: usize) {
     (*(data as *const F))(tid);
 }

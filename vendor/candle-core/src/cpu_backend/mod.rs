@@ -1490,7 +1490,8 @@ impl Map2 for MatMul {
         unsafe {
             dst.set_len(b * m * n)
         };
-        let num_threads = crate::utils::get_num_threads();
+        // distill patch: one thread inside `utils::on_this_thread`.
+        let num_threads = crate::utils::matmul_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
         } else {
