@@ -70,31 +70,21 @@ fn settings_errors_are_caught_before_any_work() {
     let (code, text) = eval(&["--model", "http://127.0.0.1:9/v1"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--served-model"), "{text}");
-    // f32 arithmetic is a local model's option.
-    let (code, text) = eval(&[
-        "--model",
-        "http://127.0.0.1:9/v1",
-        "--served-model",
-        "m",
-        "--dequantize",
-    ]);
-    assert_eq!(code, Some(2), "{text}");
-    assert!(
-        text.contains("--dequantize and --quantized-prefill apply to a local model"),
-        "{text}"
-    );
-    let (code, text) = eval(&[
-        "--model",
-        "http://127.0.0.1:9/v1",
-        "--served-model",
-        "m",
-        "--quantized-prefill",
-    ]);
-    assert_eq!(code, Some(2), "{text}");
-    assert!(
-        text.contains("apply to a local model, not to a URL"),
-        "{text}"
-    );
+    // f32 arithmetic and the prefill path are a local model's options.
+    for flag in ["--dequantize", "--quantized-prefill"] {
+        let (code, text) = eval(&[
+            "--model",
+            "http://127.0.0.1:9/v1",
+            "--served-model",
+            "m",
+            flag,
+        ]);
+        assert_eq!(code, Some(2), "{flag}: {text}");
+        assert!(
+            text.contains("--dequantize and --quantized-prefill apply to a local model"),
+            "{flag}: {text}"
+        );
+    }
     // --extra-body: a JSON object, for a URL model only
     let (code, text) = eval(&[
         "--model",

@@ -171,29 +171,25 @@ fn a_dequantized_teacher_is_named_apart_from_the_quantized_one() {
     let path = store
         .file(&sandbox::artifacts::SMOLLM2_135M_GGUF)
         .expect("SmolLM2 GGUF in the artifact cache (run `distill setup`)");
-    let quantized = LocalTeacher::load(&path, 1).expect("load quantized");
-    let f32 = LocalTeacher::load(
-        &path,
-        &synth::teacher::local::LocalTeacherOptions {
-            concurrency: 1,
-            dequantize: true,
-            ..Default::default()
-        },
-    )
-    .expect("load dequantized");
-    let blocks_prefill = LocalTeacher::load(
-        &path,
-        &synth::teacher::local::LocalTeacherOptions {
-            concurrency: 1,
-            quantized_prefill: true,
-            ..Default::default()
-        },
-    )
-    .expect("load with quantized prefill");
-    assert_eq!(quantized.model(), "SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert_eq!(f32.model(), "SmolLM2-135M-Instruct.Q4_1.gguf (f32)");
+    let name = |options: synth::teacher::local::LocalTeacherOptions| {
+        LocalTeacher::load(&path, &options)
+            .expect("load the GGUF")
+            .model()
+            .to_string()
+    };
+    let options = synth::teacher::local::LocalTeacherOptions::from(1);
+    assert_eq!(name(options.clone()), "SmolLM2-135M-Instruct.Q4_1.gguf");
+    let f32 = synth::teacher::local::LocalTeacherOptions {
+        dequantize: true,
+        ..options.clone()
+    };
+    assert_eq!(name(f32), "SmolLM2-135M-Instruct.Q4_1.gguf (f32)");
+    let blocks_prefill = synth::teacher::local::LocalTeacherOptions {
+        quantized_prefill: true,
+        ..options
+    };
     assert_eq!(
-        blocks_prefill.model(),
+        name(blocks_prefill),
         "SmolLM2-135M-Instruct.Q4_1.gguf (quantized prefill)"
     );
 }
