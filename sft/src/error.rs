@@ -50,6 +50,9 @@ pub enum SftError {
         /// What is wrong.
         message: String,
     },
+    /// A worker thread could not be started.
+    #[error("cannot start a thread: {0}")]
+    Thread(String),
     /// An argument to a library function is invalid (a shape, a setting, a NaN).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -20,7 +20,7 @@ pub struct LoadOptions {
     /// more memory; exact f32 arithmetic). Implied by `adapter`. Default false.
     pub dequantize: bool,
     /// Keep prompt prefill on a quantized GGUF file's blocks too, instead of giving
-    /// each projection an f32 copy for it (prefill about 6x slower on the CPU, 4
+    /// each projection an f32 copy for it (prefill about 4.5x slower on the CPU, 4
     /// bytes per weight less memory; decoding always uses the blocks). Default false.
     pub quantized_prefill: bool,
 }

@@ -16,8 +16,8 @@ use candle_core::{DType, Device, Module, Tensor};
 /// quantized blocks. Measured on the 2-core machine, one thread, Qwen2.5-Coder-0.5B
 /// Q4_K_M (`generate_bench --prompt-lines 40`, 755-token prompt): the quantized
 /// blocks cost about 42 ms per decoded token and 25 ms per prompt token; the f32
-/// copy about 69 ms per decoded token (reading 4x the bytes) and 4.2 ms per prompt
-/// token. Per forward of `m` rows that is about 17 + 25m against 65 + 4.2m ms: the
+/// copy about 69 ms per decoded token (reading 4x the bytes) and 5.5 ms per prompt
+/// token. Per forward of `m` rows that is about 17 + 25m against 64 + 5.5m ms: the
 /// copy wins from 3 rows on. 8 leaves margin; decoding (1 row) keeps the blocks.
 pub(crate) const DENSE_PREFILL_ROWS: usize = 8;
 
@@ -28,7 +28,7 @@ pub(crate) struct Proj {
     pub(crate) w: QMatMul,
     /// The quantized `w` dequantized to f32, `(out, in)`, used for inputs of at least
     /// [`DENSE_PREFILL_ROWS`] rows (prompt prefill), where a dense matrix product is
-    /// about 6x faster than candle's quantized dot products. `None` when `w` is f32
+    /// about 4.5x faster than candle's quantized dot products. `None` when `w` is f32
     /// already or the copy was not asked for.
     pub(crate) prefill: Option<QMatMul>,
     /// `(out,)` if present.

@@ -14,12 +14,13 @@ use crate::error::{Result, SftError};
 /// inline (candle patch, `candle_core::utils::on_this_thread`), gemm without
 /// parallelism, and rayon's parallel iterators (candle-nn's softmax, our fused ops) on
 /// a one-thread pool. Results are the same as on the shared pools; only where the
-/// work runs changes.
+/// work runs changes. The thread is started per call (tens of microseconds, against
+/// the seconds of a generation).
 pub fn on_one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .thread_name(|_| "distill-generation".into())
         .build()
-        .map_err(|e| SftError::InvalidArgument(format!("cannot start a generation thread: {e}")))?;
+        .map_err(|e| SftError::Thread(format!("generation: {e}")))?;
     Ok(pool.install(|| candle_core::utils::on_this_thread(f)))
 }

@@ -215,7 +215,7 @@ impl InferenceModel {
     /// the matching interleaved rotary layout.
     ///
     /// With `dense_prefill` (used on the CPU only), each layer's projections also
-    /// keep an f32 copy, which multiplies prompts about 6x faster (see
+    /// keep an f32 copy, which multiplies prompts about 4.5x faster (see
     /// [`super::model::DENSE_PREFILL_ROWS`]) at the cost of 4 bytes per weight of
     /// memory (1.4 GB for Qwen2.5-Coder-0.5B, 0.4 GB for SmolLM2-135M).
     pub fn from_gguf(path: &Path, device: &Device, dense_prefill: bool) -> Result<Self> {
