@@ -3,7 +3,7 @@
 
 Times the same training step as sft::bench: a Llama-family model built from the
 config.json fields our loader read (random weights: the arithmetic is the same),
-f32 on the CPU, `batch x seq` random tokens, every token trained, cross-entropy on
+f32 on the CPU or the GPU (`--device`), `batch x seq` random tokens, every token trained, cross-entropy on
 the shifted sequence, backward, global-norm clipping at 1.0, torch.optim.AdamW.
 LoRA mode wraps the model with PEFT (rank r, alpha 2r, dropout 0.05, all seven
 projections). One untimed warmup step, then `--steps` timed ones. Prints one JSON
@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -52,10 +53,12 @@ def main():
                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
             ),
         )
+    model.to(args.device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
-    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq))
+    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq)).to(args.device)
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
 
     def step():
         logits = model(input_ids=ids).logits
@@ -68,10 +71,12 @@ def main():
         opt.zero_grad(set_to_none=True)
 
     step()
+    sync()
     times = []
     for _ in range(args.steps):
         t = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t)
     tokens = args.batch * args.seq * len(times)
     print(
@@ -82,6 +87,8 @@ def main():
                 "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "trainable_params": sum(p.numel() for p in params),
                 "torch": torch.__version__,
+                "device": args.device,
+                "peak_device_bytes": torch.cuda.max_memory_allocated() if args.device == "cuda" else None,
             }
         )
     )

@@ -1,10 +1,10 @@
-//! Grouped-query self-attention with RoPE and an additive mask, from differentiable
-//! ops (the softmax is the composed one in [`crate::ops`]); on the CPU in f32 the
-//! core `softmax(q·kᵀ/√d + bias)·v` is the fused op [`crate::fused::attention`].
+//! Grouped-query self-attention with RoPE and an additive mask. The core
+//! `softmax(q·kᵀ/√d + bias)·v` is the fused op [`crate::fused::attention`] on the CPU
+//! in f32, and [`crate::recompute::attention`] (candle's ops, recomputed in backward)
+//! elsewhere.
 
 use crate::error::Result;
 use crate::linear::{ForwardCtx, Linear};
-use crate::ops::softmax_last_dim;
 use crate::rope;
 use candle_core::Tensor;
 
@@ -62,7 +62,7 @@ impl Attention {
         let out = if crate::fused::fusable(&[&q, &k, &v, bias]) {
             crate::fused::attention::attention(&q, &k, &v, bias, scale)?
         } else {
-            core_composed(&q, &k, &v, bias, scale)?
+            crate::recompute::attention(&q, &k, &v, bias, scale)?
         };
         // (batch, heads, seq, head_dim) -> (batch, seq, heads * head_dim)
         let out = out.transpose(1, 2)?.reshape((b, s, nh * hd))?;
@@ -71,11 +71,12 @@ impl Attention {
 }
 
 /// `softmax(q·kᵀ·scale + bias)·v` from differentiable ops (the scores and every
-/// softmax step stay in the graph): the path off the CPU.
+/// softmax step stay in the graph): the reference both faster paths are tested against.
+#[cfg(test)]
 fn core_composed(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor, scale: f64) -> Result<Tensor> {
     // (batch, heads, seq, seq)
     let scores = (q.matmul(&k.t()?)? * scale)?;
-    let probs = softmax_last_dim(&scores.broadcast_add(bias)?)?;
+    let probs = crate::ops::softmax_last_dim(&scores.broadcast_add(bias)?)?;
     Ok(probs.matmul(v)?)
 }
 

@@ -48,6 +48,8 @@ pub struct TrainBenchResult {
     pub trainable_params: usize,
     /// The model's config as Hugging Face `config.json` fields (for the baseline).
     pub model_config: serde_json::Value,
+    /// Where the steps ran: `cpu` or `cuda`.
+    pub device: String,
 }
 
 /// Runs the benchmark described by `cfg` on the training device
@@ -97,9 +99,12 @@ pub fn bench_train(cfg: &TrainBenchConfig) -> Result<TrainBenchResult> {
     let mut trainer = Trainer::new(model, train, examples.len(), &out)?;
     trainer.run(&examples, &[], Some(1))?;
     let mut step_seconds = Vec::new();
+    device.synchronize()?;
     for _ in 0..cfg.steps {
         let t = Instant::now();
         trainer.run(&examples, &[], Some(1))?;
+        // A GPU queues work: the step is done when the device is.
+        device.synchronize()?;
         step_seconds.push(t.elapsed().as_secs_f64());
     }
     let _ = std::fs::remove_dir_all(&out);
@@ -111,6 +116,7 @@ pub fn bench_train(cfg: &TrainBenchConfig) -> Result<TrainBenchResult> {
         peak_rss_bytes: peak_rss_bytes(),
         trainable_params,
         model_config,
+        device: if device.is_cuda() { "cuda" } else { "cpu" }.to_string(),
     })
 }
 

@@ -52,6 +52,7 @@ pub mod optim;
 pub mod peft;
 pub mod plot;
 pub mod prepare;
+pub mod recompute;
 pub mod rng;
 pub mod rope;
 pub mod schedule;

@@ -26,13 +26,21 @@ impl ForwardCtx {
     }
 }
 
-/// Inverted dropout with probability `p`, masks drawn from `ctx`'s generator.
+/// Inverted dropout with probability `p`, masks drawn from `ctx`'s generator (on the
+/// CPU) or the device's own (elsewhere).
 pub fn dropout(x: &Tensor, p: f32, ctx: &mut ForwardCtx) -> Result<Tensor> {
     let Some(rng) = ctx.rng.as_mut() else {
         return Ok(x.clone());
     };
     if p <= 0.0 {
         return Ok(x.clone());
+    }
+    if !x.device().is_cpu() {
+        // Drawn where the tensor lives (the device's generator, seeded by
+        // `Device::set_seed`): drawing on the host and copying cost more than the step.
+        rng.advance(x.elem_count() as u64);
+        let keep = (Tensor::rand(0f32, 1f32, x.shape(), x.device())?.ge(p)?).to_dtype(x.dtype())?;
+        return Ok((x * (keep * (1.0 / (1.0 - f64::from(p))))?)?);
     }
     let mask = dropout_mask(rng, x.elem_count(), p);
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;

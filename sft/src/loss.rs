@@ -36,7 +36,7 @@ pub fn causal_lm_loss(
     loss_mask: &Tensor,
 ) -> Result<MaskedLoss> {
     if !crate::fused::fusable(&[logits]) {
-        return causal_lm_loss_composed(logits, input_ids, loss_mask);
+        return shifted_loss(logits, input_ids, loss_mask, true);
     }
     check_shapes(logits, input_ids, loss_mask)?;
     let (targets, weights, tokens) = next_token_rows(input_ids, loss_mask)?;
@@ -95,12 +95,25 @@ pub fn check_shapes(logits: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> 
     Ok(())
 }
 
-/// [`causal_lm_loss`] from candle's differentiable ops: the path off the CPU and the
-/// reference the fused op is tested against.
+/// [`causal_lm_loss`] from candle's differentiable ops: the reference the fused op is
+/// tested against.
+#[cfg(test)]
 pub(crate) fn causal_lm_loss_composed(
     logits: &Tensor,
     input_ids: &Tensor,
     loss_mask: &Tensor,
+) -> Result<MaskedLoss> {
+    shifted_loss(logits, input_ids, loss_mask, false)
+}
+
+/// [`causal_lm_loss`] off the CPU: the cross-entropy from candle's ops, recomputing the
+/// softmax in backward ([`crate::recompute::cross_entropy_sum`]) when `recompute`,
+/// else with every step in the graph.
+fn shifted_loss(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    loss_mask: &Tensor,
+    recompute: bool,
 ) -> Result<MaskedLoss> {
     check_shapes(logits, input_ids, loss_mask)?;
     let (b, s, v) = logits.dims3()?;
@@ -120,6 +133,10 @@ pub(crate) fn causal_lm_loss_composed(
         return Err(SftError::InvalidArgument(
             "the loss mask selects no token to train on".into(),
         ));
+    }
+    if recompute {
+        let sum = crate::recompute::cross_entropy_sum(&pred, &targets, &weights)?;
+        return Ok(MaskedLoss { sum, tokens });
     }
     masked_nll(&pred, &targets, &weights, tokens)
 }

@@ -70,7 +70,7 @@ pub fn execute(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .output()
         .is_ok_and(|o| o.status.success());
     println!(
-        "training step, {} × {} tokens, f32 on the CPU, {threads} threads, {} timed step(s) after a warmup",
+        "training step, {} × {} tokens, f32, {threads} CPU threads, {} timed step(s) after a warmup",
         args.batch, args.seq, args.steps
     );
     println!("model: {}", model.display());
@@ -82,12 +82,13 @@ pub fn execute(args: TrainArgs) -> anyhow::Result<ExitCode> {
         let ours = run_worker(&args, &model, mode)?;
         let config_file = tempfile::NamedTempFile::new()?;
         std::fs::write(config_file.path(), serde_json::to_vec(&ours.model_config)?)?;
+        println!("{mode}: distill ran on the {}", ours.device);
         let torch = if has_torch {
             Some(run_torch(
                 &args,
                 script.path(),
                 config_file.path(),
-                mode,
+                (mode, &ours.device),
                 threads,
             )?)
         } else {
@@ -203,14 +204,15 @@ fn run_torch(
     args: &TrainArgs,
     script: &std::path::Path,
     config: &std::path::Path,
-    mode: &str,
+    (mode, device): (&str, &str),
     threads: usize,
 ) -> anyhow::Result<TorchResult> {
     let out = Command::new(&args.python)
         .arg(script)
         .arg("--config")
         .arg(config)
-        .args(["--mode", mode, "--threads", &threads.to_string()])
+        .args(["--mode", mode, "--device", device])
+        .args(["--threads", &threads.to_string()])
         .args(shape_args(args))
         .output()
         .context("starting the PyTorch baseline")?;

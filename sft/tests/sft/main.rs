@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod finetune;
 mod generate;
 mod gradients;
