@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # GPU check, for a machine with an NVIDIA GPU (not run in CI: no GPU there).
 #
-#   bash scripts/gpu-check.sh                  # builds with cargo first (needs nvcc)
+#   bash scripts/gpu-check.sh                  # runs scripts/gpu-build.sh first
 #   GPU_BIN=gpu-bin bash scripts/gpu-check.sh  # runs what scripts/gpu-build.sh staged
 #
 # 1. The CUDA training path against the CPU one (`sft` tests `cuda::`: logits, loss and
-#    gradients, full and LoRA, Llama and Qwen2; AdamW; three steps of the training loop).
+#    gradients, full and LoRA, Llama and Qwen2; AdamW; two steps of the training loop).
 # 2. `distill bench train` next to PyTorch eager on the same GPU, f32, LoRA and full
 #    fine-tuning, for SmolLM2-135M and a Llama-3.2-1B-shaped model (random weights,
 #    written by transformers: no download), with tokens/s and MFU against
@@ -31,27 +31,19 @@ step() { # name, command...
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-if [ -n "${GPU_BIN:-}" ]; then
-  bin=$(mktemp -d)
-  for f in distill sft-tests; do # xz, or Python's lzma where xz is missing
-    if command -v xz >/dev/null; then xz -dc "$GPU_BIN/$f.xz"; else
-      python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$GPU_BIN/$f.xz"
-    fi >"$bin/$f" && chmod +x "$bin/$f" || exit 1
-  done
-  cp "$GPU_BIN"/libcudart.so.* "$bin/"
-  distill=$bin/distill tests=$bin/sft-tests
-  export LD_LIBRARY_PATH=$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-else
-  cargo build --release --locked --features cuda || exit 1
-  distill=target/release/distill
-  tests=$(cargo test --release --locked --features cuda -p distill-sft --test sft --no-run \
-    --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sft" and m.get("executable"):
-        print(m["executable"])')
+if [ -z "${GPU_BIN:-}" ]; then
+  bash scripts/gpu-build.sh || exit 1
+  GPU_BIN=gpu-bin
 fi
+bin=$(mktemp -d)
+for f in distill sft-tests; do # xz, or Python's lzma where xz is missing
+  if command -v xz >/dev/null; then xz -dc "$GPU_BIN/$f.xz"; else
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$GPU_BIN/$f.xz"
+  fi >"$bin/$f" && chmod +x "$bin/$f" || exit 1
+done
+cp "$GPU_BIN"/libcudart.so.* "$bin/"
+distill=$bin/distill tests=$bin/sft-tests
+export LD_LIBRARY_PATH=$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # cudarc opens cuBLAS, cuRAND and NVRTC at run time: add the folders that hold them
 # (the CUDA toolkit's, or the ones pip's nvidia-* packages install for PyTorch).
 for lib in libcublas.so libcublasLt.so libcurand.so libnvrtc.so libcudart.so; do

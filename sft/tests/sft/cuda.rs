@@ -215,7 +215,7 @@ fn adamw_steps_match_the_cpu() {
     eprintln!("AdamW updates: worst rel {worst:.3e}");
 }
 
-/// Three steps of the real training loop on CUDA report the CPU's losses and gradient
+/// Two steps of the real training loop on CUDA report the CPU's losses and gradient
 /// norms and write a checkpoint.
 #[test]
 fn training_loop_on_cuda_follows_the_cpu() {
