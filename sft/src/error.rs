@@ -50,6 +50,9 @@ pub enum SftError {
         /// What is wrong.
         message: String,
     },
+    /// A CUDA build found no usable CUDA driver.
+    #[error("{0}")]
+    NoCuda(String),
     /// A worker thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(String),

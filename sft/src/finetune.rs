@@ -259,12 +259,25 @@ pub struct FinetuneSummary {
     pub merged: Option<PathBuf>,
 }
 
-/// The device training runs on: CUDA device 0 when built with the `cuda` feature and
-/// one is present, the CPU otherwise.
+/// The device training runs on: CUDA device 0 when built with the `cuda` feature, the
+/// CPU otherwise. A CUDA build on a machine whose driver library cannot be loaded gets
+/// [`SftError::NoCuda`] (candle's bindings would panic).
 pub fn device() -> Result<Device> {
     #[cfg(feature = "cuda")]
     {
-        Ok(Device::cuda_if_available(0)?)
+        // SAFETY: this only tries to open the driver library (dlopen); nothing from it
+        // is called.
+        #[allow(unsafe_code)]
+        let present = unsafe { cudarc::driver::sys::is_culib_present() };
+        if !present {
+            return Err(SftError::NoCuda(
+                "this build uses CUDA (`--features cuda`), but the CUDA driver library \
+                 (libcuda.so.1) cannot be loaded: install the NVIDIA driver, add its \
+                 folder to LD_LIBRARY_PATH, or use a build without `cuda`"
+                    .into(),
+            ));
+        }
+        Ok(Device::new_cuda(0)?)
     }
     #[cfg(not(feature = "cuda"))]
     {
