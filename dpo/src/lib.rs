@@ -27,7 +27,9 @@ pub mod run;
 pub mod trainer;
 
 pub use error::{DpoError, Result};
-pub use logps::{SequenceLogps, sequence_logps, sequence_logps_composed};
+pub use logps::{
+    SequenceLogps, sequence_logps, sequence_logps_composed, sequence_logps_recomputed,
+};
 pub use loss::{
     LossKind, LossTerm, PairLogps, PreferenceLoss, PreferenceLossConfig, preference_loss,
 };

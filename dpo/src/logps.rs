@@ -6,7 +6,9 @@
 //! f32 logits on the CPU take `sft`'s fused cross-entropy, summed per sequence: no
 //! shifted copy of the logits and no log-softmax tensor is kept for the backward
 //! pass, which needs one gradient the size of the logits. Other dtypes and devices
-//! take the composed ops ([`sequence_logps_composed`]).
+//! (the GPU) take `sft::recompute`'s grouped cross-entropy, which keeps no
+//! log-softmax tensor either ([`sequence_logps_recomputed`]). The composed ops
+//! ([`sequence_logps_composed`]) are the reference both are tested against.
 
 use crate::error::{DpoError, Result};
 use candle_core::{D, DType, Tensor};
@@ -34,7 +36,7 @@ pub fn sequence_logps(
 ) -> Result<SequenceLogps> {
     check_shapes(logits, input_ids, completion_mask)?;
     if !sft::fused::fusable(&[logits]) {
-        return sequence_logps_composed(logits, input_ids, completion_mask);
+        return sequence_logps_recomputed(logits, input_ids, completion_mask);
     }
     let (b, s, _v) = logits.dims3()?;
     let ids = input_ids.to_dtype(DType::U32)?.to_vec2::<u32>()?;
@@ -70,9 +72,56 @@ pub fn sequence_logps(
     })
 }
 
+/// [`sequence_logps`] for the dtypes and devices the fused op does not handle: the
+/// shifted logits' cross-entropy summed per sequence by
+/// `sft::recompute::cross_entropy_grouped` (softmax recomputed in backward).
+pub fn sequence_logps_recomputed(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    completion_mask: &Tensor,
+) -> Result<SequenceLogps> {
+    check_shapes(logits, input_ids, completion_mask)?;
+    let (b, s, v) = logits.dims3()?;
+    // (batch · (seq − 1), vocab): row `i·(s − 1) + t` predicts token `t + 1` of row `i`
+    let pred = logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
+    let targets = input_ids
+        .narrow(1, 1, s - 1)?
+        .to_dtype(DType::U32)?
+        .flatten_all()?;
+    let mask = completion_mask
+        .narrow(1, 1, s - 1)?
+        .to_dtype(DType::F32)?
+        .ne(0f32)?;
+    let groups = Tensor::arange(0u32, b as u32, logits.device())?
+        .unsqueeze(1)?
+        .broadcast_as((b, s - 1))?
+        .flatten_all()?;
+    let nll = sft::recompute::cross_entropy_grouped(
+        &pred,
+        &targets,
+        &mask.flatten_all()?.to_dtype(logits.dtype())?,
+        &groups,
+        b,
+    )?;
+    Ok(SequenceLogps {
+        logps: nll.neg()?,
+        tokens: token_counts(&mask)?,
+    })
+}
+
+/// Completion tokens per row of a `(batch, seq − 1)` 0/1 mask.
+fn token_counts(mask: &Tensor) -> Result<Vec<usize>> {
+    Ok(mask
+        .to_dtype(DType::U32)?
+        .sum(1)?
+        .to_vec1::<u32>()?
+        .into_iter()
+        .map(|n| n as usize)
+        .collect())
+}
+
 /// [`sequence_logps`] with candle's composed ops (log-softmax, gather, masked sum):
-/// the path for dtypes and devices the fused op does not handle, and the reference
-/// the fused one is tested against.
+/// the reference the fused and recomputed paths are tested against.
 pub fn sequence_logps_composed(
     logits: &Tensor,
     input_ids: &Tensor,
@@ -96,14 +145,10 @@ pub fn sequence_logps_composed(
         .ne(0f32)?;
     let weights = mask.to_dtype(picked.dtype())?;
     let logps = (picked * &weights)?.sum(1)?;
-    let tokens = mask
-        .to_dtype(DType::U32)?
-        .sum(1)?
-        .to_vec1::<u32>()?
-        .into_iter()
-        .map(|n| n as usize)
-        .collect();
-    Ok(SequenceLogps { logps, tokens })
+    Ok(SequenceLogps {
+        logps,
+        tokens: token_counts(&mask)?,
+    })
 }
 
 /// The three inputs agree on `(batch, seq)` and there are at least 2 positions

@@ -148,12 +148,15 @@ pub fn attention(
     q.apply_op3(&k, &v, op)
 }
 
-/// `Σᵢ wᵢ·(logsumexp(xᵢ) − xᵢ[tᵢ])` over the rows of `(n, vocab)` logits.
+/// Per group `g`: `Σ_{i in g} wᵢ·(logsumexp(xᵢ) − xᵢ[tᵢ])` over the rows of
+/// `(n, vocab)` logits.
 struct CrossEntropy {
     /// `(n, 1)` u32.
     targets: Tensor,
     /// `(n, 1)`, the logits' dtype.
     weights: Tensor,
+    /// `(n,)` u32: the group of each row.
+    groups: Tensor,
     out: Handoff,
 }
 
@@ -182,11 +185,12 @@ impl CustomOp1 for CrossEntropy {
         self.out.take_cuda()
     }
 
-    /// `d xᵢ = g·wᵢ·(softmax(xᵢ) − onehot(tᵢ))`, the softmax recomputed.
+    /// `d xᵢ = g[group i]·wᵢ·(softmax(xᵢ) − onehot(tᵢ))`, the softmax recomputed.
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let x = x.detach();
-        // (n, 1): g·wᵢ
-        let gw = self.weights.broadcast_mul(&grad.detach())?;
+        // (n, 1): each row's upstream gradient times its weight
+        let per_row = grad.detach().index_select(&self.groups, 0)?.unsqueeze(1)?;
+        let gw = (&self.weights * per_row)?;
         let soft = x.broadcast_sub(&logsumexp(&x)?)?.exp()?;
         let dx = soft.broadcast_mul(&gw)?;
         Ok(Some(dx.scatter_add(
@@ -197,26 +201,45 @@ impl CustomOp1 for CrossEntropy {
     }
 }
 
-/// The summed weighted negative log-likelihood of `targets` `(n,)` under `logits`
-/// `(n, vocab)`, weights `(n,)`: a scalar whose backward recomputes the softmax
-/// instead of keeping log-probabilities of the whole vocabulary.
+/// The weighted negative log-likelihood of `targets` `(n,)` under `logits`
+/// `(n, vocab)`, weights `(n,)`, summed per group: `groups` `(n,)` (integers below
+/// `n_groups`) names each row's group; the result is `(n_groups,)`. Backward recomputes
+/// the softmax instead of keeping log-probabilities of the whole vocabulary.
+pub fn cross_entropy_grouped(
+    logits: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+    groups: &Tensor,
+    n_groups: usize,
+) -> candle_core::Result<Tensor> {
+    let logits = logits.contiguous()?;
+    let targets = targets.to_dtype(DType::U32)?.unsqueeze(D::Minus1)?;
+    let weights = weights.to_dtype(logits.dtype())?.unsqueeze(D::Minus1)?;
+    let groups = groups.to_dtype(DType::U32)?.contiguous()?;
+    let x = logits.detach();
+    let picked = x.gather(&targets, D::Minus1)?;
+    // (n,)
+    let rows = ((logsumexp(&x)? - picked)? * &weights)?.squeeze(D::Minus1)?;
+    let sums =
+        Tensor::zeros(n_groups, logits.dtype(), logits.device())?.index_add(&groups, &rows, 0)?;
+    let op = CrossEntropy {
+        targets,
+        weights,
+        groups,
+        out: Handoff::new(sums),
+    };
+    logits.apply_op1(op)
+}
+
+/// [`cross_entropy_grouped`] with every row in one group: a scalar.
 pub fn cross_entropy_sum(
     logits: &Tensor,
     targets: &Tensor,
     weights: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    let logits = logits.contiguous()?;
-    let targets = targets.to_dtype(DType::U32)?.unsqueeze(D::Minus1)?;
-    let weights = weights.to_dtype(logits.dtype())?.unsqueeze(D::Minus1)?;
-    let x = logits.detach();
-    let picked = x.gather(&targets, D::Minus1)?;
-    let sum = ((logsumexp(&x)? - picked)? * &weights)?.sum_all()?;
-    let op = CrossEntropy {
-        targets,
-        weights,
-        out: Handoff::new(sum),
-    };
-    logits.apply_op1(op)
+    let n = logits.dim(0)?;
+    let groups = Tensor::zeros(n, DType::U32, logits.device())?;
+    cross_entropy_grouped(logits, targets, weights, &groups, 1)?.squeeze(0)
 }
 
 #[cfg(test)]
@@ -301,5 +324,51 @@ mod tests {
         // the zero-weight row gets no gradient
         let row1 = a.get(1).unwrap().abs().unwrap().max_all().unwrap();
         assert_eq!(row1.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn grouped_cross_entropy_sums_and_routes_each_groups_gradient() {
+        let (n, vocab) = (8, 11);
+        let x = Var::from_tensor(&randn(0.0, 2.0, (n, vocab))).unwrap();
+        let targets = Tensor::new(&[3u32, 3, 0, 10, 7, 7, 1, 5], &Device::Cpu).unwrap();
+        let weights =
+            Tensor::new(&[1f32, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0], &Device::Cpu).unwrap();
+        // rows 0-2 in group 2, 3-4 in group 0, 5-7 in group 1; group 3 is empty
+        let groups = Tensor::new(&[2u32, 2, 2, 0, 0, 1, 1, 1], &Device::Cpu).unwrap();
+        let ours = cross_entropy_grouped(&x, &targets, &weights, &groups, 4).unwrap();
+        let upstream = Tensor::new(&[0.5f32, -1.5, 2.0, 9.0], &Device::Cpu).unwrap();
+        let logp = crate::ops::log_softmax_last_dim(&x).unwrap();
+        let nll = logp
+            .gather(&targets.unsqueeze(1).unwrap(), 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .neg()
+            .unwrap();
+        let rows = (nll * &weights).unwrap();
+        let want = Tensor::stack(
+            &[
+                rows.narrow(0, 3, 2).unwrap().sum_all().unwrap(),
+                rows.narrow(0, 5, 3).unwrap().sum_all().unwrap(),
+                rows.narrow(0, 0, 3).unwrap().sum_all().unwrap(),
+                Tensor::new(0f32, &Device::Cpu).unwrap(),
+            ],
+            0,
+        )
+        .unwrap();
+        assert_close(&ours, &want, 1e-6, "sums");
+        let g1 = (&ours * &upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (&want * &upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(g1.get(&x).unwrap(), g2.get(&x).unwrap(), 1e-6, "gradient");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::fixture;
 use candle_core::{DType, Device, Tensor, Var};
-use dpo::{sequence_logps, sequence_logps_composed};
+use dpo::{SequenceLogps, sequence_logps, sequence_logps_composed, sequence_logps_recomputed};
 
 #[test]
 fn summed_masked_logps_match_torch() {
@@ -64,6 +64,16 @@ fn logits_f32(b: usize, s: usize, v: usize) -> Tensor {
 
 #[test]
 fn fused_path_equals_the_composed_ops_in_values_and_gradients() {
+    matches_the_composed_ops(sequence_logps);
+}
+
+/// The GPU's path, run here on the CPU (`sft::recompute`'s grouped cross-entropy).
+#[test]
+fn recomputed_path_equals_the_composed_ops_in_values_and_gradients() {
+    matches_the_composed_ops(sequence_logps_recomputed);
+}
+
+fn matches_the_composed_ops(path: fn(&Tensor, &Tensor, &Tensor) -> dpo::Result<SequenceLogps>) {
     let dev = Device::Cpu;
     let (b, s, v) = (4, 6, 17);
     let logits = Var::from_tensor(&logits_f32(b, s, v)).unwrap();
@@ -88,7 +98,7 @@ fn fused_path_equals_the_composed_ops_in_values_and_gradients() {
         &dev,
     )
     .unwrap();
-    let fused = sequence_logps(logits.as_tensor(), &ids, &mask).unwrap();
+    let fused = path(logits.as_tensor(), &ids, &mask).unwrap();
     let logits64 = Var::from_tensor(&logits.as_tensor().to_dtype(DType::F64).unwrap()).unwrap();
     let plain = sequence_logps_composed(logits64.as_tensor(), &ids, &mask).unwrap();
     assert_eq!(fused.tokens, vec![3, 2, 1, 0]);
