@@ -81,17 +81,9 @@ pub fn sequence_logps_recomputed(
     completion_mask: &Tensor,
 ) -> Result<SequenceLogps> {
     check_shapes(logits, input_ids, completion_mask)?;
-    let (b, s, v) = logits.dims3()?;
-    // (batch · (seq − 1), vocab): row `i·(s − 1) + t` predicts token `t + 1` of row `i`
-    let pred = logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
-    let targets = input_ids
-        .narrow(1, 1, s - 1)?
-        .to_dtype(DType::U32)?
-        .flatten_all()?;
-    let mask = completion_mask
-        .narrow(1, 1, s - 1)?
-        .to_dtype(DType::F32)?
-        .ne(0f32)?;
+    let (b, s, _v) = logits.dims3()?;
+    let shifted = sft::loss::shift_for_next_token(logits, input_ids, completion_mask)?;
+    let (pred, targets, mask) = (shifted.logits, shifted.targets, shifted.mask);
     let groups = Tensor::arange(0u32, b as u32, logits.device())?
         .unsqueeze(1)?
         .broadcast_as((b, s - 1))?

@@ -116,18 +116,9 @@ fn shifted_loss(
     recompute: bool,
 ) -> Result<MaskedLoss> {
     check_shapes(logits, input_ids, loss_mask)?;
-    let (b, s, v) = logits.dims3()?;
-    // (batch, seq - 1, vocab) predicting (batch, seq - 1)
-    let pred = logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?;
-    let targets = input_ids
-        .narrow(1, 1, s - 1)?
-        .to_dtype(DType::U32)?
-        .flatten_all()?;
-    let weights = loss_mask
-        .narrow(1, 1, s - 1)?
-        .ne(0u32)?
-        .to_dtype(DType::F32)?
-        .flatten_all()?;
+    let shifted = shift_for_next_token(logits, input_ids, loss_mask)?;
+    let (pred, targets) = (shifted.logits, shifted.targets);
+    let weights = shifted.mask.to_dtype(DType::F32)?.flatten_all()?;
     let tokens = weights.sum_all()?.to_scalar::<f32>()? as usize;
     if tokens == 0 {
         return Err(SftError::InvalidArgument(
@@ -139,6 +130,35 @@ fn shifted_loss(
         return Ok(MaskedLoss { sum, tokens });
     }
     masked_nll(&pred, &targets, &weights, tokens)
+}
+
+/// Logits lined up with the tokens they predict: position `t` predicts token `t + 1`.
+pub struct NextToken {
+    /// `(batch · (seq − 1), vocab)`: row `i·(seq − 1) + t` is sequence `i`'s position `t`.
+    pub logits: Tensor,
+    /// `(batch · (seq − 1),)` u32: the token each row predicts.
+    pub targets: Tensor,
+    /// `(batch, seq − 1)` u8: 1 where that token counts (its mask entry is non-zero).
+    pub mask: Tensor,
+}
+
+/// Shifts `logits` `(batch, seq, vocab)`, `input_ids` and `mask` `(batch, seq)` (any
+/// integer or float dtype) for next-token losses; the shapes must agree
+/// ([`check_shapes`]).
+pub fn shift_for_next_token(
+    logits: &Tensor,
+    input_ids: &Tensor,
+    mask: &Tensor,
+) -> Result<NextToken> {
+    let (b, s, v) = logits.dims3()?;
+    Ok(NextToken {
+        logits: logits.narrow(1, 0, s - 1)?.reshape((b * (s - 1), v))?,
+        targets: input_ids
+            .narrow(1, 1, s - 1)?
+            .to_dtype(DType::U32)?
+            .flatten_all()?,
+        mask: mask.narrow(1, 1, s - 1)?.to_dtype(DType::F32)?.ne(0f32)?,
+    })
 }
 
 /// `sum_i w_i * -log softmax(logits_i)[target_i]` for `logits` `(n, vocab)`,
