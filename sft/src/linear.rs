@@ -36,8 +36,9 @@ pub fn dropout(x: &Tensor, p: f32, ctx: &mut ForwardCtx) -> Result<Tensor> {
         return Ok(x.clone());
     }
     if !x.device().is_cpu() {
-        // Drawn where the tensor lives (the device's generator, seeded by
-        // `Device::set_seed`): drawing on the host and copying cost more than the step.
+        // Drawn where the tensor lives, by the device's own generator (candle seeds it
+        // once per process, not from the run's seed): drawing on the host and copying
+        // cost more than the step.
         rng.advance(x.elem_count() as u64);
         let keep = (Tensor::rand(0f32, 1f32, x.shape(), x.device())?.ge(p)?).to_dtype(x.dtype())?;
         return Ok((x * (keep * (1.0 / (1.0 - f64::from(p))))?)?);
